@@ -1,0 +1,37 @@
+"""Small timing helpers shared by the benchmarks: best-of-N wall time, and JSON plus a readable table."""
+import json
+import time
+from typing import Callable, Iterable
+
+
+def best_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, sync: Callable[[], None] = lambda: None):
+    """Best wall-clock seconds of ``fn`` over ``repeats`` runs (after ``warmup`` runs); the minimum is the least noisy
+    estimate on a shared machine."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def print_results(title: str, rows: Iterable[dict], columns: list[str]) -> None:
+    """Prints ``rows`` as a table and then as one JSON document (machine-readable figures)."""
+    rows = list(rows)
+    widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) if rows else len(c) for c in columns]
+    print(f"\n{title}")
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(_fmt(r.get(c)).ljust(w) for c, w in zip(columns, widths)))
+    print(json.dumps({"benchmark": title, "results": rows}, indent=1))
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)

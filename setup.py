@@ -1,0 +1,68 @@
+"""Builds the native core `fields._core` from cuda/.
+
+The C++ (CPU) sources are always built. The CUDA sources and the WITH_CUDA define are added only when torch
+was built with CUDA and a CUDA toolkit is found (or FORCE_CUDA=1): CUDAExtension refuses a CPU-only torch.
+
+Install with the torch you already have:  pip install --no-build-isolation -e .
+"""
+import glob
+import os
+
+from setuptools import find_packages, setup
+
+try:
+    import torch
+    from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+except ImportError as error:  # pragma: no cover - only on a machine without torch
+    raise SystemExit(
+        "fields needs torch before it can build its native core. On a CPU machine run\n"
+        "    pip install torch==2.13.0\n"
+        "then  pip install --no-build-isolation -e .   (or simply: bash scripts/setup.sh)"
+    ) from error
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def with_cuda() -> bool:
+    if os.environ.get("FORCE_CUDA", "0") == "1":
+        return True
+    return torch.version.cuda is not None and CUDA_HOME is not None
+
+
+def core_extension():
+    cpu_sources = sorted(glob.glob("cuda/cpu/*.cpp")) + ["cuda/bindings.cpp"]
+    include_dirs = [os.path.join(ROOT, "cuda", "include")]
+    cxx_flags = ["-O3", "-std=c++20", "-Wno-unused-parameter"]
+    if not with_cuda():
+        return CppExtension(
+            "fields._core", cpu_sources, include_dirs=include_dirs, extra_compile_args={"cxx": cxx_flags}
+        )
+    nvcc_flags = ["-O3", "-std=c++17", "--use_fast_math", "--expt-relaxed-constexpr"]
+    return CUDAExtension(
+        "fields._core",
+        cpu_sources + sorted(glob.glob("cuda/cuda/*.cu")),
+        include_dirs=include_dirs,
+        define_macros=[("WITH_CUDA", None)],
+        extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags},
+    )
+
+
+setup(
+    name="fields",
+    version="0.1.0",
+    description="Neural fields toolkit: native ray marching, volume rendering and encodings; trainers, viewer, export",
+    packages=find_packages(include=["fields", "fields.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "torch>=2.1",  # already installed before the build (setup imports it); pinned CPU build in scripts/setup.sh
+        "numpy",
+        "safetensors",
+        "tyro",
+        "tqdm",
+        "pillow",
+    ],
+    extras_require={"dev": ["pytest", "pytest-timeout"]},
+    ext_modules=[core_extension()],
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+    zip_safe=False,
+)

@@ -1,0 +1,20 @@
+import pytest
+import torch
+
+import fields
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() and fields.built_with_cuda() else [])
+
+
+def _cuda_skip_reason() -> str:
+    if not torch.cuda.is_available():
+        return "no CUDA device on this machine"
+    return "the native core was built without CUDA (torch has no CUDA or no toolkit was found)"
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request):
+    """Runs a test on the CPU, and on CUDA when a GPU and a CUDA build are present (skipped with the reason)."""
+    if request.param == "cuda" and "cuda" not in DEVICES:
+        pytest.skip(_cuda_skip_reason())
+    return torch.device(request.param)
