@@ -1,0 +1,59 @@
+"""Renders rays through a radiance field: occupancy-grid marching, field queries, packed compositing."""
+from dataclasses import dataclass
+
+import torch
+
+from fields.ops.volume_rendering import volume_render
+
+
+@dataclass
+class RenderedRays:
+    rgb: torch.Tensor  # [N, 3], composited on the background
+    opacity: torch.Tensor  # [N]
+    depth: torch.Tensor  # [N], expected depth along the ray (un-normalised: sum of w * t)
+    n_samples: int
+
+
+def render_rays(
+    field,
+    grid,
+    origins: torch.Tensor,
+    directions: torch.Tensor,
+    background: torch.Tensor,
+    *,
+    render_step_size: float,
+    stratified: bool = False,
+    cone_angle: float = 0.0,
+    near_plane: float = 0.0,
+) -> RenderedRays:
+    """Renders rays ``origins``/``directions`` [N, 3] (unit directions) on ``background`` ([N, 3] or [3])."""
+    samples = grid.sample(
+        origins,
+        directions,
+        render_step_size=render_step_size,
+        near_plane=near_plane,
+        cone_angle=cone_angle,
+        stratified=stratified,
+    )
+    n_rays = origins.shape[0]
+    ray_dirs = directions[samples.ray_indices]
+    t_mid = 0.5 * (samples.t_starts + samples.t_ends)
+    positions = origins[samples.ray_indices] + ray_dirs * t_mid[:, None]
+    sigmas, rgbs = field(positions, ray_dirs)
+    out = volume_render(sigmas, rgbs.contiguous(), samples.t_starts, samples.t_ends, samples.packed_info)
+    background = background.expand(n_rays, 3)
+    rgb = out.rgb + (1.0 - out.opacity)[:, None] * background
+    return RenderedRays(rgb=rgb, opacity=out.opacity, depth=out.depth, n_samples=int(samples.t_starts.shape[0]))
+
+
+@torch.no_grad()
+def render_rays_chunked(field, grid, origins, directions, background, *, chunk: int = 1 << 14, **kwargs):
+    """Inference over many rays in chunks (bounded memory). Returns rgb [N, 3], opacity [N], depth [N]."""
+    rgbs, opacities, depths = [], [], []
+    for start in range(0, origins.shape[0], chunk):
+        part = render_rays(field, grid, origins[start : start + chunk], directions[start : start + chunk],
+                           background, **kwargs)
+        rgbs.append(part.rgb)
+        opacities.append(part.opacity)
+        depths.append(part.depth)
+    return torch.cat(rgbs), torch.cat(opacities), torch.cat(depths)

@@ -1,0 +1,55 @@
+"""Saving and restoring a trained radiance field (and the optimiser, for --resume) as safetensors + JSON."""
+from pathlib import Path
+
+import torch
+
+from fields.io import load_checkpoint, save_checkpoint
+from fields.models import build_field
+from fields.render import OccupancyGrid
+
+FORMAT = "fields-radiance-1"
+
+
+def save_training_state(path: Path, field, grid, optimizer, meta: dict) -> None:
+    tensors = {f"field.{k}": v for k, v in field.state_dict().items()}
+    tensors.update({f"grid.{k}": v for k, v in grid.state_dict().items()})
+    optim_state = optimizer.state_dict()
+    for index, state in optim_state["state"].items():
+        for key, value in state.items():
+            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value)
+    meta = {
+        **meta,
+        "format": FORMAT,
+        "field": field.config,
+        "grid": {"aabb": grid_aabb(grid), "resolution": grid.resolution, "levels": grid.levels},
+        "optimizer": {"param_groups": optim_state["param_groups"]},
+    }
+    save_checkpoint(path, {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, meta)
+
+
+def grid_aabb(grid) -> list[float]:
+    return [float(v) for v in grid.aabb.tolist()]
+
+
+def _with_prefix(tensors: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def load_field(path: Path, device: torch.device | str = "cpu"):
+    """Rebuilds the field and its occupancy grid from a checkpoint. Returns (field, grid, meta)."""
+    tensors, meta = load_checkpoint(path)
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a radiance-field checkpoint of this toolkit (format {meta.get('format')!r})")
+    field = build_field(meta["field"])
+    field.load_state_dict(_with_prefix(tensors, "field."))
+    grid = OccupancyGrid(**meta["grid"])
+    grid.load_state_dict(_with_prefix(tensors, "grid."))
+    return field.to(device).eval(), grid.to(device), meta
+
+
+def restore_optimizer(optimizer, tensors: dict, meta: dict) -> None:
+    state: dict[int, dict] = {}
+    for key, value in _with_prefix(tensors, "optimizer.").items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})

@@ -1,0 +1,55 @@
+"""Options of the radiance-field trainer (also the command line of apps/train_nerf.py, through tyro)."""
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal, Optional
+
+
+@dataclass
+class TrainNerfConfig:
+    scene: str = "lego"
+    """Scene name (lego means nerf_synthetic/lego) or a path to a scene folder."""
+    data_root: Optional[Path] = None
+    """Where scenes live; otherwise $FIELDS_DATA_ROOT, ./data, then ../shared/data are searched."""
+    field: Literal["hash"] = "hash"
+    """Field type to train."""
+    max_steps: Optional[int] = None
+    """Step budget (default: 20000 on a GPU; on a CPU the default is a 10-minute budget capped at 20000 steps)."""
+    max_time: Optional[float] = None
+    """Wall-clock budget in seconds for the training loop (validation and checkpoint writes are not counted)."""
+    output: Optional[Path] = None
+    """Run folder (default outputs/<scene>/<field>/<time>). With --resume: the run to continue (default: the latest)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    resume: bool = False
+    """Continue from <output>/checkpoints/latest.safetensors."""
+    seed: int = 0
+    downscale: int = 1
+    """Integer image downscale factor for training and validation."""
+
+    lr: float = 1e-2
+    weight_decay: float = 1e-6
+    warmup_steps: int = 100
+    target_samples: Optional[int] = None
+    """Samples per step the ray batch adapts to (default 2^18 on a GPU, 2^16 on a CPU)."""
+    render_step_size: float = 5e-3
+    cone_angle: float = 0.0
+    grid_resolution: int = 128
+    grid_levels: int = 1
+    random_background: bool = True
+    """Train on a random background colour per ray (evaluation always uses white)."""
+
+    log_every: int = 50
+    val_every: Optional[int] = None
+    """Validate every N steps (default: every 2000 steps, or every 120 s under a time budget)."""
+    val_views: int = 3
+    """Number of val views for the periodic validation PSNR."""
+    save_every: int = 2000
+    eval_every: int = 10
+    """Final evaluation renders every K-th view of the val split (0 disables it)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    field_options: dict = field(default_factory=dict)
+    """Overrides of the field's hyperparameters, e.g. {"log2_hashmap_size": 17}."""
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
