@@ -1,5 +1,14 @@
 """Autograd wrappers of the native core, each beside its pure-torch reference (``*_reference``)."""
+from fields.ops.hash_encoding import hash_encode, hash_encode_reference
 from fields.ops.sh_encoding import sh_encode, sh_encode_reference
 from fields.ops.volume_rendering import VolumeRenderOutput, volume_render, volume_render_reference
 
-__all__ = ["sh_encode", "sh_encode_reference", "VolumeRenderOutput", "volume_render", "volume_render_reference"]
+__all__ = [
+    "hash_encode",
+    "hash_encode_reference",
+    "sh_encode",
+    "sh_encode_reference",
+    "VolumeRenderOutput",
+    "volume_render",
+    "volume_render_reference",
+]
