@@ -1,7 +1,7 @@
 """Scenes shared by the dataset tests: the procedural scene (always) and the real lego scene (when present)."""
 import pytest
 
-from fields.datasets import SceneNotFoundError, find_scene, make_procedural_scene
+from fields.datasets import SceneNotFoundError, data_roots, find_scene, make_procedural_scene
 
 
 @pytest.fixture(scope="session")
@@ -14,8 +14,9 @@ def lego_dir():
     """The NeRF-synthetic lego scene from the data roots (../shared/data or $FIELDS_DATA_ROOT), else a skip."""
     try:
         return find_scene("lego")
-    except SceneNotFoundError as error:
-        pytest.skip(f"the real lego scene is not on this machine: {str(error).splitlines()[0]}")
+    except SceneNotFoundError:
+        roots = ", ".join(str(root) for root in data_roots())
+        pytest.skip(f"the real lego scene is not in any data root ({roots}); set FIELDS_DATA_ROOT to use it")
 
 
 def _look_at_origin(position):
