@@ -77,7 +77,8 @@ void grid_coords_grad_cpu(const GridShape& s, const float* features, const float
             const float* batch_features = features + (i / s.points) * s.channels * texels;
             const float* grad_row = grad_out + i * s.channels;
             float g[D] = {};
-            for (int64_t c = 0; c < s.channels; ++c) add_coord_grad<D>(cell, batch_features + c * texels, grad_row[c], g);
+            for (int64_t c = 0; c < s.channels; ++c)
+                add_coord_grad<D>(cell, batch_features + c * texels, grad_row[c], g);
             for (int a = 0; a < D; ++a) grad_coords[i * D + a] = g[a];
         }
     });

@@ -13,7 +13,9 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ int64_t linear_index() { return blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; }
+__device__ __forceinline__ int64_t linear_index() {
+    return blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+}
 
 int64_t blocks_for(int64_t threads) { return div_round_up(threads, kThreads); }
 
