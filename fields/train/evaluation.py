@@ -13,7 +13,7 @@ WHITE = 1.0
 
 
 @torch.no_grad()
-def render_view(field, grid, scene, index: int, render_step_size: float, cone_angle: float, device) -> dict:
+def render_field_view(field, grid, scene, index: int, render_step_size: float, cone_angle: float, device) -> dict:
     """Renders view ``index`` of ``scene`` on white. Returns rgb [H, W, 3], opacity and depth [H, W] (CPU)."""
     origins, directions = image_rays(scene, index, device)
     h, w = scene.height, scene.width
@@ -36,7 +36,7 @@ def evaluate_views(field, grid, scene, indices, render_step_size: float, cone_an
     Returns {"mean": {"psnr", "ssim"}, "views": [{"index", "psnr", "ssim"}, ...]}; writes renders to image_dir."""
     views = []
     for index in indices:
-        rendered = render_view(field, grid, scene, index, render_step_size, cone_angle, device)["rgb"]
+        rendered = render_field_view(field, grid, scene, index, render_step_size, cone_angle, device)["rgb"]
         target = composite_background(scene.rgba(index), WHITE)
         views.append({"index": index, "psnr": float(psnr(rendered, target)), "ssim": float(ssim(rendered, target))})
         if image_dir is not None:

@@ -1,0 +1,92 @@
+import json
+import math
+
+import pytest
+import torch
+
+from fields.train.checkpointing import load_field
+from fields.train.nerf_trainer import NerfTrainer, ResumeError
+
+
+@pytest.mark.slow
+def test_training_learns_the_procedural_scene(small_config):
+    trainer = NerfTrainer(small_config(max_steps=400, grid_resolution=64, target_samples=1 << 14))
+    before = trainer.validate(count=2)["psnr"]
+    result = trainer.run()
+    assert result.final_metrics["psnr"] > before + 8.0, (before, result.final_metrics)
+    assert result.final_metrics["psnr"] > 22.0, result.final_metrics
+
+
+def test_run_writes_config_metrics_and_checkpoint(small_config):
+    result = NerfTrainer(small_config(log_every=10)).run()
+    out = result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["max_steps"] == 30 and config["field"] == "hash"
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [10, 20, 30]
+    assert all(math.isfinite(r["loss"]) for r in records if "loss" in r)
+    field, grid, meta = load_field(out / "checkpoints" / "latest.safetensors")
+    assert meta["step"] == 30 and meta["field"]["type"] == "hash"
+    assert set(result.final_metrics) >= {"psnr", "ssim", "split", "background"}
+    assert json.loads((out / "eval_val.json").read_text())["psnr"] == result.final_metrics["psnr"]
+
+
+def test_resume_continues_from_the_checkpoint(small_config):
+    first = NerfTrainer(small_config(max_steps=20, eval_every=0)).run()
+    resumed = NerfTrainer(small_config(max_steps=30, eval_every=0, resume=True))
+    assert resumed.step == 20
+    saved, _, _ = load_field(first.output / "checkpoints" / "latest.safetensors")
+    for name, value in saved.state_dict().items():
+        torch.testing.assert_close(resumed.field.state_dict()[name], value)
+    assert len(resumed.optimizer.state) > 0  # Adam moments restored, not restarted
+    assert resumed.run().step == 30
+
+
+def test_resume_refuses_another_field_or_scene(small_config, tmp_path):
+    run = NerfTrainer(small_config(max_steps=5, eval_every=0)).run()
+    checkpoint = run.output / "checkpoints" / "latest.safetensors"
+    meta_path = checkpoint.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["scene"] = "another_scene"
+    meta_path.write_text(json.dumps(meta))
+    before = checkpoint.read_bytes()
+    with pytest.raises(ResumeError, match="another_scene"):
+        NerfTrainer(small_config(resume=True))
+    assert checkpoint.read_bytes() == before  # nothing already written is touched
+    with pytest.raises(ResumeError, match="no checkpoint"):
+        NerfTrainer(small_config(resume=True, output=tmp_path / "empty"))
+
+
+def test_non_finite_loss_skips_the_step_and_warns(small_config):
+    trainer = NerfTrainer(small_config(max_steps=6, eval_every=0))
+    density = trainer.field.density
+    calls = {"n": 0}
+
+    def poisoned(x):
+        sigma, h = density(x)
+        calls["n"] += 1
+        return sigma * float("nan") if calls["n"] == 3 else sigma, h
+
+    trainer.field.density = poisoned
+    trainer.grid.update = lambda *a, **k: None  # keep density calls to the training steps
+    trainer.grid.mark_all_occupied()
+    with pytest.warns(UserWarning, match="non-finite"):
+        trainer.run()
+    for p in trainer.field.parameters():
+        assert torch.isfinite(p).all()
+
+
+def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(small_config):
+    trainer = NerfTrainer(small_config(max_steps=100))
+    step = trainer.train_step
+
+    def interrupted():
+        if trainer.step == 7:
+            raise KeyboardInterrupt
+        return step()
+
+    trainer.train_step = interrupted
+    result = trainer.run()
+    assert result.step == 7 and result.final_metrics is None
+    _, _, meta = load_field(result.output / "checkpoints" / "latest.safetensors")
+    assert meta["step"] == 7
