@@ -8,21 +8,38 @@ from fields.ops.grid_sample import (
     triplane_sample_reference,
 )
 from fields.ops.hash_encoding import hash_encode, hash_encode_reference
+from fields.ops.occupancy_grid import (
+    occupancy_ema_update_,
+    occupancy_ema_update_reference,
+    pack_bitfield,
+    pack_bitfield_reference,
+)
+from fields.ops.ray_aabb import ray_aabb_intersect, ray_aabb_intersect_reference
+from fields.ops.ray_marching import RaySamples, ray_marching, ray_marching_reference
 from fields.ops.sh_encoding import sh_encode, sh_encode_reference
 from fields.ops.volume_rendering import VolumeRenderOutput, volume_render, volume_render_reference
 
 __all__ = [
+    "RaySamples",
+    "VolumeRenderOutput",
     "grid_sample_2d",
     "grid_sample_2d_reference",
     "grid_sample_3d",
     "grid_sample_3d_reference",
     "hash_encode",
     "hash_encode_reference",
+    "occupancy_ema_update_",
+    "occupancy_ema_update_reference",
+    "pack_bitfield",
+    "pack_bitfield_reference",
+    "ray_aabb_intersect",
+    "ray_aabb_intersect_reference",
+    "ray_marching",
+    "ray_marching_reference",
     "sh_encode",
     "sh_encode_reference",
     "triplane_sample",
     "triplane_sample_reference",
-    "VolumeRenderOutput",
     "volume_render",
     "volume_render_reference",
 ]

@@ -1,0 +1,56 @@
+"""Native maintenance ops of the cascaded occupancy grid (the user-facing class is fields.render.OccupancyGrid).
+
+Cell (l, x, y, z) of a grid with ``levels`` levels of ``resolution``³ cells has the linear index
+``((l * R + x) * R + y) * R + z``; level l covers the scene box scaled by 2**l about its centre.
+"""
+import torch
+
+import fields._native  # noqa: F401  (registers torch.ops.fields)
+
+
+def occupancy_ema_update_(
+    occupancy: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, decay: float
+) -> torch.Tensor:
+    """EMA-max update, in place: every cell decays, ``occupancy *= decay``, then evaluated cells take
+    ``max(decayed, value)``. A repeated index takes the largest of its values. Cells holding a negative value are masked
+    out (never updated). occupancy [C] float32 (contiguous), indices [M] int64 in [0, C), values [M] float32.
+    Returns ``occupancy``."""
+    torch.ops.fields.occupancy_ema_update_(occupancy, indices, values, decay)
+    return occupancy
+
+
+def occupancy_ema_update_reference(
+    occupancy: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, decay: float
+) -> torch.Tensor:
+    """Pure-torch twin of :func:`occupancy_ema_update_`; returns the updated grid as a new tensor."""
+    valid = occupancy >= 0
+    decayed = torch.where(valid, occupancy * torch.tensor(decay, dtype=torch.float32), occupancy)
+    raised = decayed.scatter_reduce(0, indices, values, reduce="amax", include_self=True)
+    return torch.where(valid, raised, occupancy)
+
+
+def pack_bitfield(binary: torch.Tensor) -> torch.Tensor:
+    """Packs a flat bool grid [C] into uint8 [ceil(C / 8)]: cell i is bit ``i & 7`` of byte ``i >> 3``; padding bits
+    are 0."""
+    return torch.ops.fields.pack_bitfield(binary)
+
+
+def pack_bitfield_reference(binary: torch.Tensor) -> torch.Tensor:
+    """Pure-torch twin of :func:`pack_bitfield`."""
+    padded = torch.zeros(-(-binary.numel() // 8) * 8, dtype=torch.uint8, device=binary.device)
+    padded[: binary.numel()] = binary.to(torch.uint8)
+    weights = torch.tensor([1 << j for j in range(8)], dtype=torch.uint8, device=binary.device)
+    return (padded.view(-1, 8) * weights).sum(dim=1, dtype=torch.uint8)
+
+
+def grid_level_aabbs(aabb: torch.Tensor, levels: int) -> torch.Tensor:
+    """Boxes [levels, 6] of the cascade levels: level 0 is ``aabb`` itself, level l >= 1 is centre ± half · 2**l
+    (the same float32 operations as the native kernels)."""
+    lo, hi = aabb[:3], aabb[3:]
+    centre = (lo + hi) * torch.tensor(0.5, dtype=torch.float32, device=aabb.device)
+    half = (hi - lo) * torch.tensor(0.5, dtype=torch.float32, device=aabb.device)
+    boxes = [aabb]
+    for level in range(1, levels):
+        extent = half * torch.tensor(float(1 << level), dtype=torch.float32, device=aabb.device)
+        boxes.append(torch.cat([centre - extent, centre + extent]))
+    return torch.stack(boxes)
