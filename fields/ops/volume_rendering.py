@@ -17,6 +17,10 @@ Two rules drop samples (weight 0, no gradient):
 Per ray: ``rgb = sum w_j c_j`` (no background: composite one yourself with ``rgb + (1 - opacity) * bg``),
 ``opacity = sum w_j`` and ``depth = sum w_j (t_start_j + t_end_j) / 2``, the *un-normalised* expected depth (divide by
 ``opacity`` for the depth of the visible surface).
+
+Negative ``sigma`` is a caller's bug; it is clamped to 0 and gets no gradient (at exactly 0 the gradient passes, as
+with ``torch.clamp``). Huge or tiny ``sigma`` give finite values and gradients. The kernels evaluate ``exp`` with
+their own polynomials (a few float ulp from libm; transmittance never drops below ``exp(-87)``).
 """
 from typing import NamedTuple
 
@@ -35,24 +39,22 @@ class VolumeRenderOutput(NamedTuple):
 class _VolumeRender(torch.autograd.Function):
     @staticmethod
     def forward(ctx, sigmas, rgbs, t_starts, t_ends, packed_info, early_stop_eps, alpha_threshold):
-        rgb, opacity, depth, weights = torch.ops.fields.volume_render_forward(
+        rgb, opacity, depth, weights, transmittance = torch.ops.fields.volume_render_forward(
             sigmas, rgbs, t_starts, t_ends, packed_info, early_stop_eps, alpha_threshold
         )
-        # The backward gets each ray's suffix sums from these totals, so it walks every ray once, front to back.
-        ctx.save_for_backward(sigmas, rgbs, t_starts, t_ends, packed_info, rgb, opacity, depth)
-        ctx.early_stop_eps = early_stop_eps
-        ctx.alpha_threshold = alpha_threshold
+        # The forward decides which samples count and stores their weight and transmittance; from these and the ray
+        # totals the backward walks every ray once, front to back, without re-applying the rules.
+        ctx.save_for_backward(
+            sigmas, rgbs, t_starts, t_ends, packed_info, weights, transmittance, rgb, opacity, depth
+        )
         ctx.mark_non_differentiable(weights)
         return rgb, opacity, depth, weights
 
     @staticmethod
     def backward(ctx, grad_rgb, grad_opacity, grad_depth, _grad_weights):
-        sigmas, rgbs, t_starts, t_ends, packed_info, rgb, opacity, depth = ctx.saved_tensors
         grad_sigmas, grad_rgbs = torch.ops.fields.volume_render_backward(
-            sigmas, rgbs, t_starts, t_ends, packed_info, rgb, opacity, depth,
-            grad_rgb.contiguous(), grad_opacity.contiguous(), grad_depth.contiguous(),
-            ctx.early_stop_eps, ctx.alpha_threshold,
-        )  # fmt: skip
+            *ctx.saved_tensors, grad_rgb.contiguous(), grad_opacity.contiguous(), grad_depth.contiguous()
+        )
         return (
             grad_sigmas if ctx.needs_input_grad[0] else None,
             grad_rgbs if ctx.needs_input_grad[1] else None,
@@ -77,7 +79,8 @@ def volume_render(
     in [0, 1] (0 disables each rule).
 
     Gradients flow to ``sigmas`` and ``rgbs`` from ``rgb``, ``opacity`` and ``depth``; not to ``t_starts``/``t_ends``
-    and not from ``weights``. On CPU a ``packed_info`` row outside the S samples raises ValueError; on CUDA (where
+    and not from ``weights`` (returned for inspection; the backward reads it, so do not modify it in place). Samples
+    that no ray owns get weight 0. On CPU a ``packed_info`` row outside the S samples raises ValueError; on CUDA (where
     that check would cost a device sync) such a ray renders as empty.
     """
     rgb, opacity, depth, weights = _VolumeRender.apply(
