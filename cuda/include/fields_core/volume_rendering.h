@@ -35,8 +35,8 @@ struct DropRules {
 // Marks a sample that does not contribute in `transmittance` (a real transmittance is never negative).
 constexpr float kDroppedSample = -1.f;
 
-// Forward outputs. rgb/opacity/depth are written for every ray; weights and transmittance only for contributing
-// samples: the caller fills weights with 0 and transmittance with kDroppedSample.
+// Forward outputs, written for every ray and every sample a ray owns (dropped samples: weight 0, transmittance
+// kDroppedSample). Samples that no ray owns are left to the caller to fill likewise.
 struct RenderedRays {
     float* rgb;           // [n_rays, 3]
     float* opacity;       // [n_rays]
@@ -46,7 +46,7 @@ struct RenderedRays {
 };
 
 // Backward inputs (what the forward stored and the gradients of the loss with respect to its outputs) and outputs.
-// grad_sigmas and grad_rgbs are written only for contributing samples (the caller zero-fills them).
+// grad_sigmas and grad_rgbs are written for every sample a ray owns; the caller zero-fills samples no ray owns.
 struct RenderGradients {
     const float* weights;        // [n_samples] forward outputs
     const float* transmittance;  // [n_samples]
@@ -74,10 +74,15 @@ FIELDS_HD float sample_optical_depth(const PackedRays& in, int64_t j) {
 
 FIELDS_HD float sample_midpoint(const PackedRays& in, int64_t j) { return 0.5f * (in.t_starts[j] + in.t_ends[j]); }
 
+FIELDS_HD void mark_dropped(const RenderedRays& out, int64_t j) {
+    out.weights[j] = 0.f;
+    out.transmittance[j] = kDroppedSample;
+}
+
 // The ray is walked in chunks of kChunk samples. Within a chunk, optical depth, alpha and transmittance are
 // computed in loops free of loop-carried state, which the CPU compiler vectorises; only the prefix sum of the optical
 // depth and the accumulation are sequential. The rules see every sample in order, as in a sample-by-sample walk
-// (samples computed past the termination point are simply never used). CUDA uses kChunk = 1.
+// (values computed past the termination point are never used). CUDA uses kChunk = 1.
 template <int kChunk>
 FIELDS_HD void render_ray_forward(const PackedRays& in, const DropRules& rules, int64_t ray, const RenderedRays& out) {
     int64_t first, count;
@@ -87,6 +92,7 @@ FIELDS_HD void render_ray_forward(const PackedRays& in, const DropRules& rules, 
     float optical_depth = 0.f;  // sum of tau over the contributing samples so far
     float transmittance = 1.f;  // exp(-optical_depth): from the sum, never a running product, so errors don't compound
     const int64_t end = first + count;
+    int64_t j = first;  // the next sample to decide on
     for (int64_t chunk = first; chunk < end && transmittance >= rules.early_stop_eps; chunk += kChunk) {
         const int n = end - chunk < kChunk ? static_cast<int>(end - chunk) : kChunk;
         float tau[kChunk], alpha[kChunk], transmittance_after[kChunk];
@@ -99,9 +105,11 @@ FIELDS_HD void render_ray_forward(const PackedRays& in, const DropRules& rules, 
             transmittance_after[k] = optical_depth;
         }
         for (int k = 0; k < n; ++k) transmittance_after[k] = exp_neg(transmittance_after[k]);
-        for (int k = 0; k < n && transmittance >= rules.early_stop_eps; ++k) {
-            if (alpha[k] < rules.alpha_threshold) continue;
-            const int64_t j = chunk + k;
+        for (int k = 0; k < n && transmittance >= rules.early_stop_eps; ++k, ++j) {
+            if (alpha[k] < rules.alpha_threshold) {
+                mark_dropped(out, j);
+                continue;
+            }
             const float weight = transmittance * alpha[k];
             for (int c = 0; c < 3; ++c) rgb[c] += weight * in.rgbs[3 * j + c];
             opacity += weight;
@@ -111,6 +119,7 @@ FIELDS_HD void render_ray_forward(const PackedRays& in, const DropRules& rules, 
             out.transmittance[j] = transmittance;
         }
     }
+    for (; j < end; ++j) mark_dropped(out, j);  // behind the termination point
     for (int c = 0; c < 3; ++c) out.rgb[3 * ray + c] = rgb[c];
     out.opacity[ray] = opacity;
     out.depth[ray] = depth;
@@ -130,7 +139,11 @@ FIELDS_HD void render_ray_backward(const PackedRays& in, int64_t ray, const Rend
     float prefix = 0.f;  // sum_{j<=k} w_j v_j
     for (int64_t j = first; j < first + count; ++j) {
         const float transmittance_after = g.transmittance[j];
-        if (transmittance_after == kDroppedSample) continue;
+        if (transmittance_after == kDroppedSample) {
+            g.grad_sigmas[j] = 0.f;
+            for (int k = 0; k < 3; ++k) g.grad_rgbs[3 * j + k] = 0.f;
+            continue;
+        }
         const float weight = g.weights[j];
         float value = grad_opacity + grad_depth * sample_midpoint(in, j);
         for (int k = 0; k < 3; ++k) {
