@@ -6,7 +6,8 @@ from fields.ops import volume_render, volume_render_reference
 
 def packed_rays(counts, device, seed=0):
     """Packed samples for rays with the given sample counts: t from 2 in steps of 5e-3 (the NeRF-synthetic marching
-    step), densities mostly empty with dense clumps, so about a tenth of the rays terminate early (few samples skipped: a fair case for the reference)."""
+    step), densities mostly empty with dense clumps. Some rays terminate early, but few samples are dropped (1% at 64
+    samples per ray, 13% at 0-128), so the kernels gain little from skipping work: a fair case for the reference."""
     g = torch.Generator().manual_seed(seed)
     firsts = torch.cumsum(counts, 0) - counts
     n_samples = int(counts.sum())

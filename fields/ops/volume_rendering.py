@@ -17,6 +17,10 @@ Two rules drop samples (weight 0, no gradient):
 Per ray: ``rgb = sum w_j c_j`` (no background: composite one yourself with ``rgb + (1 - opacity) * bg``),
 ``opacity = sum w_j`` and ``depth = sum w_j (t_start_j + t_end_j) / 2``, the *un-normalised* expected depth (divide by
 ``opacity`` for the depth of the visible surface).
+
+Negative ``sigma`` is a caller's bug; it is clamped to 0 and gets no gradient (at exactly 0 the gradient passes, as
+with ``torch.clamp``). Huge or tiny ``sigma`` give finite values and gradients. The kernels evaluate ``exp`` with
+their own polynomials (a few float ulp from libm; transmittance never drops below ``exp(-87)``).
 """
 from typing import NamedTuple
 
@@ -35,24 +39,22 @@ class VolumeRenderOutput(NamedTuple):
 class _VolumeRender(torch.autograd.Function):
     @staticmethod
     def forward(ctx, sigmas, rgbs, t_starts, t_ends, packed_info, early_stop_eps, alpha_threshold):
-        rgb, opacity, depth, weights = torch.ops.fields.volume_render_forward(
+        rgb, opacity, depth, weights, transmittance = torch.ops.fields.volume_render_forward(
             sigmas, rgbs, t_starts, t_ends, packed_info, early_stop_eps, alpha_threshold
         )
-        # The backward gets each ray's suffix sums from these totals, so it walks every ray once, front to back.
-        ctx.save_for_backward(sigmas, rgbs, t_starts, t_ends, packed_info, rgb, opacity, depth)
-        ctx.early_stop_eps = early_stop_eps
-        ctx.alpha_threshold = alpha_threshold
+        # The forward decides which samples count and stores their weight and transmittance; from these and the ray
+        # totals the backward walks every ray once, front to back, without re-applying the rules.
+        ctx.save_for_backward(
+            sigmas, rgbs, t_starts, t_ends, packed_info, weights, transmittance, rgb, opacity, depth
+        )
         ctx.mark_non_differentiable(weights)
         return rgb, opacity, depth, weights
 
     @staticmethod
     def backward(ctx, grad_rgb, grad_opacity, grad_depth, _grad_weights):
-        sigmas, rgbs, t_starts, t_ends, packed_info, rgb, opacity, depth = ctx.saved_tensors
         grad_sigmas, grad_rgbs = torch.ops.fields.volume_render_backward(
-            sigmas, rgbs, t_starts, t_ends, packed_info, rgb, opacity, depth,
-            grad_rgb.contiguous(), grad_opacity.contiguous(), grad_depth.contiguous(),
-            ctx.early_stop_eps, ctx.alpha_threshold,
-        )  # fmt: skip
+            *ctx.saved_tensors, grad_rgb.contiguous(), grad_opacity.contiguous(), grad_depth.contiguous()
+        )
         return (
             grad_sigmas if ctx.needs_input_grad[0] else None,
             grad_rgbs if ctx.needs_input_grad[1] else None,
@@ -77,7 +79,8 @@ def volume_render(
     in [0, 1] (0 disables each rule).
 
     Gradients flow to ``sigmas`` and ``rgbs`` from ``rgb``, ``opacity`` and ``depth``; not to ``t_starts``/``t_ends``
-    and not from ``weights``. On CPU a ``packed_info`` row outside the S samples raises ValueError; on CUDA (where
+    and not from ``weights`` (returned for inspection; the backward reads it, so do not modify it in place). Samples
+    that no ray owns get weight 0. On CPU a ``packed_info`` row outside the S samples raises ValueError; on CUDA (where
     that check would cost a device sync) such a ray renders as empty.
     """
     rgb, opacity, depth, weights = _VolumeRender.apply(
@@ -99,34 +102,39 @@ def volume_render_reference(
     """Pure-torch twin of :func:`volume_render`, vectorised over samples; the specification the kernels are tested
     against, differentiable by autograd (``weights`` detached, like the native op)."""
     n_rays, n_samples = packed_info.shape[0], sigmas.shape[0]
-    index, ray_of, ray_first = _ray_major_order(packed_info)
-    dt = (t_ends - t_starts)[index].clamp(min=0)
-    tau = sigmas[index].clamp(min=0) * dt
+    firsts, counts = packed_info.unbind(1)
+    n_listed = int(counts.sum())
+    listed_first = torch.cumsum(counts, 0) - counts  # where each ray starts when rays are listed back to back
+
+    def per_sample(per_ray):
+        return torch.repeat_interleave(per_ray, counts, output_size=n_listed)
+
+    # The samples of all rays, one ray after another. The ray marcher's layout is that already; any other layout
+    # (rays out of order, samples no ray owns) is gathered into it.
+    marcher_layout = n_listed == n_samples and torch.equal(firsts, listed_first)
+    index = None if marcher_layout else torch.arange(n_listed, device=firsts.device) + per_sample(firsts - listed_first)
+
+    def listed(per_packed_sample):
+        return per_packed_sample if index is None else per_packed_sample[index]
+
+    ray_of = per_sample(torch.arange(n_rays, device=firsts.device))
+    tau = listed(sigmas).clamp(min=0) * listed(t_ends - t_starts).clamp(min=0)
     alpha = -torch.expm1(-tau)
     kept = alpha >= alpha_threshold
     tau = torch.where(kept, tau, torch.zeros_like(tau))
-    # Exclusive per-ray prefix sums: one global cumsum minus each ray's value at its first sample. float64, so rays
-    # late in the batch (or behind a huge optical depth) keep the precision of a per-ray sum.
+    # Exclusive per-ray prefix sums: one global cumsum minus its value at each ray's first sample. In float64, so
+    # that rays late in the batch (or behind a huge optical depth) keep the precision of a per-ray sum.
     tau64 = tau.double()
     before = torch.cumsum(tau64, 0) - tau64
-    transmittance = torch.exp(-(before - before[ray_first[ray_of]]).float())
+    ray_offset = torch.cat([before, before.new_zeros(1)])[listed_first]  # the pad serves empty rays at the end
+    transmittance = torch.exp(-(before - per_sample(ray_offset)).float())
     contributes = kept & (transmittance >= early_stop_eps)
     weights = torch.where(contributes, transmittance * alpha, torch.zeros_like(alpha))
-    midpoints = 0.5 * (t_starts + t_ends)[index]
-    rgb = rgbs.new_zeros(n_rays, 3).index_add(0, ray_of, weights[:, None] * rgbs[index])
+    midpoints = 0.5 * listed(t_starts + t_ends)
+    rgb = rgbs.new_zeros(n_rays, 3).index_add(0, ray_of, weights[:, None] * listed(rgbs))
     opacity = sigmas.new_zeros(n_rays).index_add(0, ray_of, weights)
     depth = sigmas.new_zeros(n_rays).index_add(0, ray_of, weights * midpoints)
-    packed_weights = sigmas.new_zeros(n_samples).index_copy(0, index, weights.detach())
+    packed_weights = weights.detach()
+    if index is not None:
+        packed_weights = sigmas.new_zeros(n_samples).index_copy(0, index, packed_weights)
     return VolumeRenderOutput(rgb, opacity, depth, packed_weights)
-
-
-def _ray_major_order(packed_info: torch.Tensor):
-    """Lists every ray's samples one ray after another. Returns ``index`` (packed sample index of each listed
-    sample), ``ray_of`` (its ray) and ``ray_first`` (per ray, the list position of its first sample)."""
-    firsts, counts = packed_info.unbind(1)
-    device = packed_info.device
-    n_listed = int(counts.sum())
-    ray_of = torch.repeat_interleave(torch.arange(len(counts), device=device), counts, output_size=n_listed)
-    ray_first = torch.cumsum(counts, 0) - counts
-    index = firsts[ray_of] + torch.arange(n_listed, device=device) - ray_first[ray_of]
-    return index, ray_of, ray_first
