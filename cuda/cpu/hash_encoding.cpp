@@ -1,12 +1,11 @@
 // Multiresolution hash encoding: torch glue, argument checks and the CPU kernels.
 //
 // Parallel layout on the CPU:
-// * forward: level by level, the points of one level split between the threads, so that the threads share one
-//   level's table (a few MiB, cache resident) instead of streaming all levels' tables at once;
-// * backward: each thread owns whole levels, claimed finest (costliest) first from a shared counter. Levels' table
-//   rows are disjoint, so the scatter-add into the embedding gradient is race-free without atomics. The gradient
-//   with respect to x sums over levels, so each thread accumulates it in its own buffer and the buffers are added
-//   at the end.
+// * forward and d/dx: each thread takes a range of points and walks the levels one after the other, so the threads
+//   share one level's table (a few MiB, cache resident) at a time instead of streaming all the tables at once;
+//   every point's outputs and d/dx belong to one thread;
+// * d/d embeddings: each thread owns whole levels, claimed finest (costliest) first from a shared counter. Levels'
+//   table rows are disjoint, so the scatter-add is race-free without atomics.
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -85,91 +84,141 @@ std::pair<int, int> check_inputs(const at::Tensor& x, const at::Tensor& embeddin
     return {static_cast<int>(x.size(1)), static_cast<int>(features)};
 }
 
-template <int D, int F>
-void forward_level_cpu(const float* x, int64_t n, const float* table, const HashLevel& level, int64_t out_stride,
-                       float* out) {
-    at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-            const HashCell<D> cell = locate_cell<D>(x + i * D, level);
-            float acc[F] = {};
-            for (int k = 0; k < (1 << D); ++k) {
-                const float w = corner_weight<D>(cell, k);
-                const float* row = table + static_cast<int64_t>(corner_row<D>(cell, level, k)) * F;
-                for (int f = 0; f < F; ++f) acc[f] += w * row[f];
-            }
-            for (int f = 0; f < F; ++f) out[i * out_stride + f] = acc[f];
+// Points are processed in small blocks: first every point of the block is located and the table rows of its
+// corners are prefetched, then the rows are used. A hashed level's rows are scattered over a table of several MiB,
+// so a plain loop waits on one cache miss after another; a block keeps on the order of a hundred in flight.
+constexpr int kBlock = 16;
+
+template <int D>
+struct CornerBlock {
+    HashCell<D> cell[kBlock];
+    uint32_t row[kBlock][1 << D];
+};
+
+// Locates points [begin, begin + count) and prefetches their corner rows of `table` (F floats per row).
+template <int D, int F, bool kForWrite>
+void locate_block(const float* x, int64_t begin, int count, const HashLevel& level, const float* table,
+                  CornerBlock<D>& block) {
+    for (int b = 0; b < count; ++b) {
+        block.cell[b] = locate_cell<D>(x + (begin + b) * D, level);
+        FIELDS_HASH_UNROLL
+        for (int k = 0; k < (1 << D); ++k) {
+            block.row[b][k] = corner_row<D>(block.cell[b], level, k);
+            __builtin_prefetch(table + static_cast<int64_t>(block.row[b][k]) * F, kForWrite ? 1 : 0);
         }
-    });
+    }
 }
 
-// One level's backward over all points, run by the single thread that owns the level. grad_x (when wanted) is
-// that thread's private [n, D] accumulator.
-template <int D, int F, bool kWantX>
-void backward_level_cpu(const float* x, int64_t n, const float* table, const float* grad_out, int64_t out_stride,
-                        const HashLevel& level, float* grad_table, float* grad_x) {
-    for (int64_t i = 0; i < n; ++i) {
-        const HashCell<D> cell = locate_cell<D>(x + i * D, level);
-        const float* g = grad_out + i * out_stride;
-        float dx[D] = {};
-        for (int k = 0; k < (1 << D); ++k) {
-            const int64_t row = static_cast<int64_t>(corner_row<D>(cell, level, k)) * F;
-            const float w = corner_weight<D>(cell, k);
-            for (int f = 0; f < F; ++f) grad_table[row + f] += w * g[f];
-            if constexpr (kWantX) {
-                float g_dot_feature = 0.f;
-                for (int f = 0; f < F; ++f) g_dot_feature += g[f] * table[row + f];
-                float dw_dx[D];
-                corner_weight_gradient<D>(cell, k, dw_dx);
-                for (int a = 0; a < D; ++a) dx[a] += g_dot_feature * dw_dx[a];
+// Features of one level for points [begin, end): out[i * out_stride + f].
+template <int D, int F>
+void forward_points(const float* x, int64_t begin, int64_t end, const float* table, const HashLevel& level,
+                    int64_t out_stride, float* out) {
+    CornerBlock<D> block;
+    for (int64_t start = begin; start < end; start += kBlock) {
+        const int count = static_cast<int>(std::min<int64_t>(kBlock, end - start));
+        locate_block<D, F, false>(x, start, count, level, table, block);
+        for (int b = 0; b < count; ++b) {
+            float acc[F] = {};
+            FIELDS_HASH_UNROLL
+            for (int k = 0; k < (1 << D); ++k) {
+                const float w = corner_weight<D>(block.cell[b], k);
+                const float* row = table + static_cast<int64_t>(block.row[b][k]) * F;
+                for (int f = 0; f < F; ++f) acc[f] += w * row[f];
             }
+            for (int f = 0; f < F; ++f) out[(start + b) * out_stride + f] = acc[f];
         }
-        if constexpr (kWantX) {
+    }
+}
+
+// Adds one level's contribution to d loss / d x for points [begin, end).
+template <int D, int F>
+void grad_x_points(const float* x, int64_t begin, int64_t end, const float* table, const float* grad_out,
+                   int64_t out_stride, const HashLevel& level, float* grad_x) {
+    CornerBlock<D> block;
+    for (int64_t start = begin; start < end; start += kBlock) {
+        const int count = static_cast<int>(std::min<int64_t>(kBlock, end - start));
+        locate_block<D, F, false>(x, start, count, level, table, block);
+        for (int b = 0; b < count; ++b) {
+            const int64_t i = start + b;
+            float g_dot_corner[1 << D];  // d loss / d (this level's interpolated value) at each corner
+            FIELDS_HASH_UNROLL
+            for (int k = 0; k < (1 << D); ++k) {
+                const float* row = table + static_cast<int64_t>(block.row[b][k]) * F;
+                g_dot_corner[k] = 0.f;
+                for (int f = 0; f < F; ++f) g_dot_corner[k] += grad_out[i * out_stride + f] * row[f];
+            }
+            float dx[D];
+            interpolation_gradient<D>(block.cell[b], g_dot_corner, dx);
             for (int a = 0; a < D; ++a) grad_x[i * D + a] += dx[a];
         }
     }
 }
 
+// Scatter-adds one level's output gradient of all n points into its table gradient. Only the thread that owns the
+// level runs this, so the read-modify-writes need no atomics.
 template <int D, int F>
-void forward_cpu(const float* x, int64_t n, const float* embeddings, const HashLevels& levels, float* out) {
-    const int64_t out_stride = static_cast<int64_t>(levels.count) * F;
-    for (int l = 0; l < levels.count; ++l) {
-        const HashLevel& level = levels.level[l];
-        forward_level_cpu<D, F>(x, n, embeddings + level.offset * F, level, out_stride, out + l * F);
+void scatter_level(const float* x, int64_t n, const float* grad_out, int64_t out_stride, const HashLevel& level,
+                   float* grad_table) {
+    CornerBlock<D> block;
+    for (int64_t start = 0; start < n; start += kBlock) {
+        const int count = static_cast<int>(std::min<int64_t>(kBlock, n - start));
+        locate_block<D, F, true>(x, start, count, level, grad_table, block);
+        for (int b = 0; b < count; ++b) {
+            float g[F];  // a local copy: the stores below cannot alias it
+            for (int f = 0; f < F; ++f) g[f] = grad_out[(start + b) * out_stride + f];
+            FIELDS_HASH_UNROLL
+            for (int k = 0; k < (1 << D); ++k) {
+                const float w = corner_weight<D>(block.cell[b], k);
+                float* row = grad_table + static_cast<int64_t>(block.row[b][k]) * F;
+                for (int f = 0; f < F; ++f) row[f] += w * g[f];
+            }
+        }
     }
 }
 
-// Returns grad_x ([n, D]) when want_x, else an undefined tensor.
+// Each thread takes a contiguous range of points and runs through the levels one after the other, so the threads
+// work on about the same level (one table, cache resident) at a time.
 template <int D, int F>
-at::Tensor backward_cpu(const at::Tensor& x, const at::Tensor& embeddings, const at::Tensor& grad_out,
-                        const HashLevels& levels, bool want_x, float* grad_embeddings) {
-    const int64_t n = x.size(0);
+void forward_cpu(const float* x, int64_t n, const float* embeddings, const HashLevels& levels, float* out) {
+    const int64_t out_stride = static_cast<int64_t>(levels.count) * F;
+    at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+        for (int l = 0; l < levels.count; ++l) {
+            const HashLevel& level = levels.level[l];
+            forward_points<D, F>(x, begin, end, embeddings + level.offset * F, level, out_stride, out + l * F);
+        }
+    });
+}
+
+template <int D, int F>
+void grad_x_cpu(const float* x, int64_t n, const float* embeddings, const float* grad_out, const HashLevels& levels,
+                float* grad_x) {
+    const int64_t out_stride = static_cast<int64_t>(levels.count) * F;
+    at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+        for (int l = 0; l < levels.count; ++l) {
+            const HashLevel& level = levels.level[l];
+            grad_x_points<D, F>(x, begin, end, embeddings + level.offset * F, grad_out + l * F, out_stride, level,
+                                grad_x);
+        }
+    });
+}
+
+// Workers claim whole levels, finest (costliest) first, from a shared counter: levels own disjoint table rows, so
+// no two threads ever add to the same row.
+template <int D, int F>
+void grad_embeddings_cpu(const float* x, int64_t n, const float* grad_out, const HashLevels& levels,
+                         float* grad_embeddings) {
     const int64_t out_stride = static_cast<int64_t>(levels.count) * F;
     const int workers = std::max(1, std::min(at::get_num_threads(), levels.count));
-    at::Tensor partial_grad_x = want_x ? at::zeros({workers, n, D}, x.options()) : at::Tensor();
-    const float* x_ptr = x.data_ptr<float>();
-    const float* table_base = embeddings.data_ptr<float>();
-    const float* grad_out_ptr = grad_out.data_ptr<float>();
     std::atomic<int> next_claim{0};
     at::parallel_for(0, workers, 1, [&](int64_t begin, int64_t end) {
         for (int64_t worker = begin; worker < end; ++worker) {
-            float* grad_x = want_x ? partial_grad_x.data_ptr<float>() + worker * n * D : nullptr;
             for (int claim = next_claim++; claim < levels.count; claim = next_claim++) {
                 const int l = levels.count - 1 - claim;
                 const HashLevel& level = levels.level[l];
-                const float* table = table_base + level.offset * F;
-                float* grad_table = grad_embeddings + level.offset * F;
-                if (want_x) {
-                    backward_level_cpu<D, F, true>(x_ptr, n, table, grad_out_ptr + l * F, out_stride, level,
-                                                   grad_table, grad_x);
-                } else {
-                    backward_level_cpu<D, F, false>(x_ptr, n, table, grad_out_ptr + l * F, out_stride, level,
-                                                    grad_table, nullptr);
-                }
+                scatter_level<D, F>(x, n, grad_out + l * F, out_stride, level, grad_embeddings + level.offset * F);
             }
         }
     });
-    if (!want_x) return at::Tensor();
-    return workers == 1 ? partial_grad_x[0] : partial_grad_x.sum(0);
 }
 
 at::Tensor hash_encode_forward(const at::Tensor& x, const at::Tensor& embeddings, const at::Tensor& level_offsets,
@@ -188,9 +237,8 @@ at::Tensor hash_encode_forward(const at::Tensor& x, const at::Tensor& embeddings
     }
 #endif
     dispatch_dims_features(dims, features, [&](auto dim, auto feature) {
-        forward_cpu<decltype(dim)::value, decltype(feature)::value>(x.data_ptr<float>(), n,
-                                                                      embeddings.data_ptr<float>(), levels,
-                                                                      out.data_ptr<float>());
+        constexpr int D = decltype(dim)::value, F = decltype(feature)::value;
+        forward_cpu<D, F>(x.data_ptr<float>(), n, embeddings.data_ptr<float>(), levels, out.data_ptr<float>());
     });
     return out;
 }
@@ -207,11 +255,10 @@ std::tuple<at::Tensor, at::Tensor> hash_encode_backward(const at::Tensor& x, con
     check_tensor(grad_out, op, "grad_out", at::kFloat, {n, static_cast<int64_t>(levels.count) * features});
     check_same_device(x, grad_out, op, "x", "grad_out");
     at::Tensor grad_embeddings = at::zeros_like(embeddings);
-    at::Tensor empty_grad_x = at::empty({0, dims}, x.options());
-    if (n == 0) return {grad_embeddings, x_grad ? at::zeros_like(x) : empty_grad_x};
+    at::Tensor grad_x = x_grad ? at::zeros_like(x) : at::empty({0, dims}, x.options());
+    if (n == 0) return {grad_embeddings, grad_x};
 #ifdef WITH_CUDA
     if (x.is_cuda()) {
-        at::Tensor grad_x = x_grad ? at::zeros_like(x) : empty_grad_x;
         hash_encode_backward_cuda(x.data_ptr<float>(), embeddings.data_ptr<float>(), grad_out.data_ptr<float>(), n,
                                   dims, features, levels, grad_embeddings.data_ptr<float>(),
                                   x_grad ? grad_x.data_ptr<float>() : nullptr,
@@ -219,12 +266,16 @@ std::tuple<at::Tensor, at::Tensor> hash_encode_backward(const at::Tensor& x, con
         return {grad_embeddings, grad_x};
     }
 #endif
-    at::Tensor grad_x;
     dispatch_dims_features(dims, features, [&](auto dim, auto feature) {
-        grad_x = backward_cpu<decltype(dim)::value, decltype(feature)::value>(x, embeddings, grad_out, levels, x_grad,
-                                                                             grad_embeddings.data_ptr<float>());
+        constexpr int D = decltype(dim)::value, F = decltype(feature)::value;
+        if (x_grad) {
+            grad_x_cpu<D, F>(x.data_ptr<float>(), n, embeddings.data_ptr<float>(), grad_out.data_ptr<float>(), levels,
+                             grad_x.data_ptr<float>());
+        }
+        grad_embeddings_cpu<D, F>(x.data_ptr<float>(), n, grad_out.data_ptr<float>(), levels,
+                                  grad_embeddings.data_ptr<float>());
     });
-    return {grad_embeddings, x_grad ? grad_x : empty_grad_x};
+    return {grad_embeddings, grad_x};
 }
 
 }  // namespace

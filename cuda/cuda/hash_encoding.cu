@@ -75,7 +75,7 @@ __global__ void hash_backward_kernel(const float* __restrict__ x, const float* _
     for (int f = 0; f < F; ++f) g[f] = grad_out[(i * levels.count + l) * F + f];
     const float* table = embeddings + level.offset * F;
     float* grad_table = grad_embeddings + level.offset * F;
-    float dx[D] = {};
+    float g_dot_corner[1 << D];  // d loss / d (this level's interpolated value) at each corner
 #pragma unroll
     for (int k = 0; k < (1 << D); ++k) {
         const int64_t row = static_cast<int64_t>(corner_row<D>(cell, level, k)) * F;
@@ -85,16 +85,14 @@ __global__ void hash_backward_kernel(const float* __restrict__ x, const float* _
         for (int f = 0; f < F; ++f) weighted[f] = w * g[f];
         atomic_add_row<F>(grad_table + row, weighted);
         if (grad_x != nullptr) {
-            float g_dot_feature = 0.f;
+            g_dot_corner[k] = 0.f;
 #pragma unroll
-            for (int f = 0; f < F; ++f) g_dot_feature += g[f] * __ldg(table + row + f);
-            float dw_dx[D];
-            corner_weight_gradient<D>(cell, k, dw_dx);
-#pragma unroll
-            for (int a = 0; a < D; ++a) dx[a] += g_dot_feature * dw_dx[a];
+            for (int f = 0; f < F; ++f) g_dot_corner[k] += g[f] * __ldg(table + row + f);
         }
     }
     if (grad_x != nullptr) {
+        float dx[D];
+        interpolation_gradient<D>(cell, g_dot_corner, dx);
         // The levels of one point run in different blocks: their contributions meet here.
 #pragma unroll
         for (int a = 0; a < D; ++a) atomicAdd(grad_x + i * D + a, dx[a]);

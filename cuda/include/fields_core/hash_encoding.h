@@ -15,6 +15,15 @@
 
 #include "fields_core/common.h"
 
+// Fully unrolled corner loops let the compiler resolve every corner's bit pattern at compile time.
+#if defined(__CUDACC__)
+#define FIELDS_HASH_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define FIELDS_HASH_UNROLL _Pragma("GCC unroll 8")
+#else
+#define FIELDS_HASH_UNROLL
+#endif
+
 namespace fields {
 
 constexpr int kHashMaxLevels = 64;
@@ -50,6 +59,7 @@ template <int D>
 FIELDS_HD HashCell<D> locate_cell(const float* x, const HashLevel& level) {
     HashCell<D> cell;
     uint32_t stride = 1;
+    FIELDS_HASH_UNROLL
     for (int d = 0; d < D; ++d) {
         const float p = clamp_unit(x[d]) * level.scale;
         uint32_t lower = static_cast<uint32_t>(floorf(p));
@@ -70,9 +80,11 @@ template <int D>
 FIELDS_HD uint32_t corner_row(const HashCell<D>& cell, const HashLevel& level, int k) {
     uint32_t index = cell.term[0][k & 1];
     if (level.dense) {
+        FIELDS_HASH_UNROLL
         for (int d = 1; d < D; ++d) index += cell.term[d][(k >> d) & 1];
         return index;
     }
+    FIELDS_HASH_UNROLL
     for (int d = 1; d < D; ++d) index ^= cell.term[d][(k >> d) & 1];
     return index & (level.size - 1);
 }
@@ -81,19 +93,29 @@ FIELDS_HD uint32_t corner_row(const HashCell<D>& cell, const HashLevel& level, i
 template <int D>
 FIELDS_HD float corner_weight(const HashCell<D>& cell, int k) {
     float w = 1.f;
+    FIELDS_HASH_UNROLL
     for (int d = 0; d < D; ++d) w *= ((k >> d) & 1) ? cell.frac[d] : 1.f - cell.frac[d];
     return w;
 }
 
-// d(weight of corner k) / d(x_a), for every axis a.
+// Gradient with respect to x of the interpolation sum_k weight_k * value_k, given the value of every corner: along
+// axis a it is the difference between the upper and lower face, interpolated over the other axes.
 template <int D>
-FIELDS_HD void corner_weight_gradient(const HashCell<D>& cell, int k, float* dw_dx) {
+FIELDS_HD void interpolation_gradient(const HashCell<D>& cell, const float* corner_value, float* d_dx) {
+    FIELDS_HASH_UNROLL
     for (int a = 0; a < D; ++a) {
-        float g = ((k >> a) & 1) ? cell.dfrac_dx[a] : -cell.dfrac_dx[a];
-        for (int d = 0; d < D; ++d) {
-            if (d != a) g *= ((k >> d) & 1) ? cell.frac[d] : 1.f - cell.frac[d];
+        float sum = 0.f;
+        FIELDS_HASH_UNROLL
+        for (int k = 0; k < (1 << D); ++k) {
+            if ((k >> a) & 1) continue;
+            float w = 1.f;
+            FIELDS_HASH_UNROLL
+            for (int d = 0; d < D; ++d) {
+                if (d != a) w *= ((k >> d) & 1) ? cell.frac[d] : 1.f - cell.frac[d];
+            }
+            sum += w * (corner_value[k | (1 << a)] - corner_value[k]);
         }
-        dw_dx[a] = g;
+        d_dx[a] = sum * cell.dfrac_dx[a];
     }
 }
 
