@@ -1,7 +1,8 @@
 """Options of the radiance-field trainer (also the command line of apps/train_nerf.py, through tyro)."""
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 
 @dataclass
@@ -48,7 +49,7 @@ class TrainNerfConfig:
     progress: bool = True
     """Show a progress bar."""
 
-    field_options: dict = field(default_factory=dict)
+    field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
     """Overrides of the field's hyperparameters, e.g. {"log2_hashmap_size": 17}."""
 
     def to_json(self) -> dict:
