@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "fields_core/common.h"
 #include "fields_core/exact_float.h"
@@ -88,12 +89,17 @@ FIELDS_HD bool bitfield_test(const uint8_t* bitfield, int64_t index) {
     return (bitfield[index >> 3] >> (index & 7)) & 1;
 }
 
-// Byte `byte` of the packed form of binary[0, count).
+// Byte `byte` of the packed form of binary[0, count). A full byte reads its 8 bools (each 0 or 1) as one
+// little-endian word; multiplying by 0x0102040810204080 gathers bool j into bit 56 + j of the product.
 FIELDS_HD uint8_t pack_bitfield_byte(const bool* binary, int64_t count, int64_t byte) {
+    if (8 * byte + 8 <= count) {
+        uint64_t word;
+        memcpy(&word, binary + 8 * byte, sizeof(word));
+        return static_cast<uint8_t>((word * 0x0102040810204080ull) >> 56);
+    }
     uint8_t bits = 0;
-    for (int j = 0; j < 8; ++j) {
-        const int64_t i = 8 * byte + j;
-        if (i < count && binary[i]) bits |= static_cast<uint8_t>(1u << j);
+    for (int64_t i = 8 * byte; i < count; ++i) {
+        if (binary[i]) bits |= static_cast<uint8_t>(1u << (i - 8 * byte));
     }
     return bits;
 }
