@@ -18,9 +18,11 @@ def cases(device):
         return lambda: fn(x, embeddings, offsets, resolutions)
 
     def forward_backward(fn, x_grad):
+        points = x.clone().requires_grad_(x_grad)
+        table = embeddings.clone().requires_grad_(True)
+
         def run():
-            points = x.clone().requires_grad_(x_grad)
-            table = embeddings.clone().requires_grad_(True)
+            points.grad = table.grad = None  # the backward then hands over its gradient tensors without a copy
             fn(points, table, offsets, resolutions).backward(grad)
         return run
 

@@ -39,6 +39,10 @@ class HashEncoding(torch.nn.Module):
         super().__init__()
         if input_dim not in (2, 3):
             raise ValueError(f"HashEncoding: input_dim must be 2 or 3, got {input_dim}")
+        if not 1 <= n_levels <= 64:
+            raise ValueError(f"HashEncoding: n_levels must be in [1, 64], got {n_levels}")
+        if not 1 <= log2_hashmap_size <= 31:
+            raise ValueError(f"HashEncoding: log2_hashmap_size must be in [1, 31], got {log2_hashmap_size}")
         if n_features_per_level not in (1, 2, 4, 8):
             raise ValueError(f"HashEncoding: n_features_per_level must be 1, 2, 4 or 8, got {n_features_per_level}")
         if not 1 <= base_resolution <= finest_resolution:

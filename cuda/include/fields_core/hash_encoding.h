@@ -27,7 +27,6 @@
 namespace fields {
 
 constexpr int kHashMaxLevels = 64;
-constexpr int kHashMaxDims = 3;
 
 // One level's table inside the embeddings matrix.
 struct HashLevel {
