@@ -48,11 +48,9 @@ Bins bin_triangles(const int* boxes, int64_t num_faces, int64_t num_bands) {
     return bins;
 }
 
-// Z-buffers the band's triangles into depth / triangle_id (nearest wins, lower id at equal depth), then blends the
-// colours of the winners.
-void render_band(int64_t band, const Bins& bins, const float* setup, const int* boxes, const int64_t* faces,
-                 const float* colors, const float* ray_x, const float* ray_y, float near, int64_t width,
-                 int64_t height, float* rgb, float* depth, int64_t* triangle_id) {
+// Z-buffers the band's triangles into depth / triangle_id: the nearest hit wins, the lower id at equal depth.
+void zbuffer_band(int64_t band, const Bins& bins, const float* setup, const int* boxes, const float* ray_x,
+                  const float* ray_y, float near, int64_t width, int64_t height, float* depth, int64_t* triangle_id) {
     const int64_t row_begin = band * kBandRows;
     const int64_t row_end = std::min(row_begin + kBandRows, height);
     for (int64_t i = bins.start[band]; i < bins.start[band + 1]; ++i) {
@@ -61,8 +59,8 @@ void render_band(int64_t band, const Bins& bins, const float* setup, const int* 
         const float* tri = setup + kTriangleSetupSize * f;
         for (int64_t v = std::max<int64_t>(box[2], row_begin); v <= std::min<int64_t>(box[3], row_end - 1); ++v) {
             for (int64_t u = box[0]; u <= box[1]; ++u) {
-                float bary[3], d;
-                if (!hit_triangle(tri, ray_x[u], ray_y[v], near, bary, &d)) continue;
+                float d;
+                if (!hit_triangle(tri, ray_x[u], ray_y[v], near, &d)) continue;
                 const int64_t p = v * width + u;
                 if (d < depth[p] || (d == depth[p] && f < triangle_id[p])) {
                     depth[p] = d;
@@ -71,14 +69,24 @@ void render_band(int64_t band, const Bins& bins, const float* setup, const int* 
             }
         }
     }
-    for (int64_t p = row_begin * width; p < row_end * width; ++p) {
-        const int64_t f = triangle_id[p];
-        float* out = rgb + 3 * p;
-        if (f < 0) {
-            out[0] = out[1] = out[2] = 0.f;
-            continue;
+}
+
+// Blends the colours of each pixel's winning triangle (0 on the background).
+void shade_band(int64_t band, const float* setup, const int64_t* faces, const float* colors, const float* ray_x,
+                const float* ray_y, int64_t width, int64_t height, const int64_t* triangle_id, float* rgb) {
+    const int64_t row_begin = band * kBandRows;
+    const int64_t row_end = std::min(row_begin + kBandRows, height);
+    for (int64_t v = row_begin; v < row_end; ++v) {
+        for (int64_t u = 0; u < width; ++u) {
+            const int64_t p = v * width + u;
+            const int64_t f = triangle_id[p];
+            float* out = rgb + 3 * p;
+            if (f < 0) {
+                out[0] = out[1] = out[2] = 0.f;
+            } else {
+                hit_color(setup + kTriangleSetupSize * f, colors, faces + 3 * f, ray_x[u], ray_y[v], out);
+            }
         }
-        hit_color(setup + kTriangleSetupSize * f, colors, faces + 3 * f, ray_x[p % width], ray_y[p / width], out);
     }
 }
 
@@ -104,8 +112,9 @@ void rasterize_cpu(const float* vertices, int64_t num_vertices, const int64_t* f
     for (int64_t v = 0; v < height; ++v) ray_y[v] = pixel_ray_y(v, k);
     at::parallel_for(0, num_bands, 1, [&](int64_t begin, int64_t end) {
         for (int64_t band = begin; band < end; ++band) {
-            render_band(band, bins, setup.data(), boxes.data(), faces, colors, ray_x.data(), ray_y.data(), near,
-                        width, height, rgb, depth, triangle_id);
+            zbuffer_band(band, bins, setup.data(), boxes.data(), ray_x.data(), ray_y.data(), near, width, height,
+                         depth, triangle_id);
+            shade_band(band, setup.data(), faces, colors, ray_x.data(), ray_y.data(), width, height, triangle_id, rgb);
         }
     });
 }

@@ -33,8 +33,8 @@ __device__ void draw_box_pixel(int64_t f, const float* tri, const int* box, int6
     const int64_t box_width = box[1] - box[0] + 1;
     const int64_t u = box[0] + i % box_width;
     const int64_t v = box[2] + i / box_width;
-    float bary[3], depth;
-    if (!hit_triangle(tri, pixel_ray_x(u, k), pixel_ray_y(v, k), near, bary, &depth)) return;
+    float depth;
+    if (!hit_triangle(tri, pixel_ray_x(u, k), pixel_ray_y(v, k), near, &depth)) return;
     const unsigned long long key = depth_key(depth, f);
     unsigned long long* slot = keys + v * width + u;
     if (key < *slot) atomicMin(slot, key);  // keys only decrease: a stale read never skips a needed update

@@ -47,8 +47,9 @@ def rasterize(
     """Rasterizes a triangle mesh with a z-buffer (no gradients).
 
     vertices [V, 3] float32 world positions; faces [F, 3] int32 or int64 vertex indices; colors [V, 3] float32
-    per-vertex colours; c2w [4, 4] float32 camera-to-world (its bottom row is ignored); intrinsics (fx, fy, cx, cy)
-    in pixels; width, height of the image. All tensors on one device (c2w may be anywhere).
+    per-vertex colours; c2w [4, 4] float32 camera-to-world (its top 3 rows are inverted as an affine map, the bottom
+    row is ignored); intrinsics (fx, fy, cx, cy) in pixels, fx, fy > 0; width, height of the image; near > 0. All
+    tensors on one device (c2w may be on any). Returns rgb [H, W, 3], depth [H, W], triangle_id [H, W].
     """
     fx, fy, cx, cy = _unpack_intrinsics(intrinsics)
     w2c = world_to_camera(c2w).to(vertices.device)
@@ -66,8 +67,8 @@ def world_to_camera(c2w: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"rasterize: argument 'c2w' must have shape [4, 4], got {list(c2w.shape)}")
     rotation, translation = c2w[:3, :3].double(), c2w[:3, 3:].double()
     inverse, info = torch.linalg.inv_ex(rotation)
-    if info.item() != 0 or not torch.isfinite(inverse).all():
-        raise ValueError("rasterize: argument 'c2w' has a singular or non-finite rotation part")
+    if info.item() != 0 or not torch.isfinite(c2w[:3]).all() or not torch.isfinite(inverse).all():
+        raise ValueError("rasterize: argument 'c2w' has non-finite entries or a singular rotation part")
     return torch.cat([inverse, -inverse @ translation], dim=1).float().contiguous()
 
 
@@ -165,5 +166,5 @@ def _edge_weight_reference(edge: torch.Tensor, ray_x: torch.Tensor, ray_y: torch
     return (ray_x * edge[:, 0] + ray_y * edge[:, 1]) - edge[:, 2]
 
 
-def _blend_reference(bary: list[torch.Tensor], values: list[torch.Tensor]) -> torch.Tensor:
-    return (bary[0] * values[0] + bary[1] * values[1]) + bary[2] * values[2]
+def _blend_reference(weights: list[torch.Tensor], values: list[torch.Tensor]) -> torch.Tensor:
+    return (weights[0] * values[0] + weights[1] * values[1]) + weights[2] * values[2]

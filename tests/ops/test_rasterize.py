@@ -193,6 +193,21 @@ def test_perspective_correct_interpolation_and_pixel_convention(device):
     assert out.rgb[0, :, 2].max() > 0.5 > out.rgb[-1, :, 2].max()  # the top vertex (+Y) is drawn at the top rows
 
 
+@pytest.mark.parametrize("scale", [2.0**40, 2.0**-40])
+def test_huge_and_tiny_scenes_render_like_unit_ones(device, scale):
+    # Scaling the scene, the camera position and near by a power of two scales every intermediate exactly, so the
+    # image must be the same and the depth scaled; nothing may overflow or underflow on the way.
+    vertices, faces, colors, c2w = random_scene(4, device)
+    scaled_c2w = c2w.clone()
+    scaled_c2w[:3, 3] *= scale
+    args = ((70.0, 66.0, 37.5, 25.0), 72, 52)
+    out = rasterize(vertices, faces, colors, c2w, *args, near=0.8)
+    scaled = rasterize(vertices * scale, faces, colors, scaled_c2w, *args, near=0.8 * scale)
+    assert (out.triangle_id >= 0).any()
+    assert torch.equal(scaled.triangle_id, out.triangle_id) and torch.equal(scaled.rgb, out.rgb)
+    assert torch.equal(scaled.depth, out.depth * scale)
+
+
 @pytest.mark.parametrize("tilt", [False, True])
 def test_no_cracks_between_adjacent_triangles(device, tilt):
     # A 24 x 24 grid of jittered triangles filling the whole view; with tilt=False it is a quad split along a

@@ -31,18 +31,53 @@ struct Intrinsics {
     float fx, fy, cx, cy;
 };
 
+// Separately and correctly rounded arithmetic. The edge math must round the same way for every triangle sharing
+// an edge (see Watertightness above), so on the device it is kept out of nvcc's free fusing into FMAs (which could
+// differ between kernels) and out of --use_fast_math's approximate division; the coverage test then also rounds
+// exactly like the CPU build and the reference.
+FIELDS_HD float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fmul_rn(a, b);
+#else
+    return a * b;
+#endif
+}
+FIELDS_HD float add_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fadd_rn(a, b);
+#else
+    return a + b;
+#endif
+}
+FIELDS_HD float sub_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fsub_rn(a, b);
+#else
+    return a - b;
+#endif
+}
+FIELDS_HD float div_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fdiv_rn(a, b);
+#else
+    return a / b;
+#endif
+}
+
 // Camera-space point of a world point; w2c is a row-major [3, 4] world-to-camera matrix.
 FIELDS_HD void to_camera(const float* w2c, const float* p, float* out) {
     for (int row = 0; row < 3; ++row) {
         const float* m = w2c + 4 * row;
-        out[row] = m[0] * p[0] + m[1] * p[1] + m[2] * p[2] + m[3];
+        out[row] = add_rn(add_rn(add_rn(mul_rn(m[0], p[0]), mul_rn(m[1], p[1])), mul_rn(m[2], p[2])), m[3]);
     }
 }
 
 // Direction components of the ray through the centre of pixel column u / row v (its z component is -1).
-FIELDS_HD float pixel_ray_x(int64_t u, const Intrinsics& k) { return (static_cast<float>(u) + 0.5f - k.cx) / k.fx; }
+FIELDS_HD float pixel_ray_x(int64_t u, const Intrinsics& k) {
+    return div_rn(sub_rn(add_rn(static_cast<float>(u), 0.5f), k.cx), k.fx);
+}
 FIELDS_HD float pixel_ray_y(int64_t v, const Intrinsics& k) {
-    return -((static_cast<float>(v) + 0.5f - k.cy) / k.fy);
+    return -div_rn(sub_rn(add_rn(static_cast<float>(v), 0.5f), k.cy), k.fy);
 }
 
 // Edge vector a x b for the edge between vertices ia and ib, always computed from the lower index first.
@@ -50,7 +85,8 @@ FIELDS_HD void edge_vector(const float* cam_vertices, int64_t ia, int64_t ib, fl
     const bool forward = ia < ib;
     const float* a = cam_vertices + 3 * (forward ? ia : ib);
     const float* b = cam_vertices + 3 * (forward ? ib : ia);
-    const float c[3] = {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
+    const float c[3] = {sub_rn(mul_rn(a[1], b[2]), mul_rn(a[2], b[1])), sub_rn(mul_rn(a[2], b[0]), mul_rn(a[0], b[2])),
+                        sub_rn(mul_rn(a[0], b[1]), mul_rn(a[1], b[0]))};
     for (int i = 0; i < 3; ++i) out[i] = forward ? c[i] : -c[i];
 }
 
@@ -108,7 +144,9 @@ FIELDS_HD void setup_triangle(const float* cam_vertices, const int64_t* face, co
 
 // The edge weights w_e = r . (edge vector e) of the pixel ray r = (rx, ry, -1).
 FIELDS_HD void edge_weights(const float* setup, float rx, float ry, float* w) {
-    for (int e = 0; e < 3; ++e) w[e] = rx * setup[3 * e] + ry * setup[3 * e + 1] - setup[3 * e + 2];
+    for (int e = 0; e < 3; ++e) {
+        w[e] = sub_rn(add_rn(mul_rn(rx, setup[3 * e]), mul_rn(ry, setup[3 * e + 1])), setup[3 * e + 2]);
+    }
 }
 
 // Barycentrics of the ray's hit on the triangle's plane: the weights over their sum.
@@ -117,15 +155,17 @@ FIELDS_HD void barycentrics(const float* w, float* bary) {
     for (int i = 0; i < 3; ++i) bary[i] = w[i] / sum;
 }
 
-// Tests the pixel ray (rx, ry, -1) against a triangle. On a hit at depth >= near, writes the perspective-correct
-// barycentrics and the depth and returns true. Both windings are drawn; a triangle seen edge-on is not.
-FIELDS_HD bool hit_triangle(const float* setup, float rx, float ry, float near, float* bary, float* depth) {
+// Tests the pixel ray (rx, ry, -1) against a triangle. On a hit at depth >= near, writes its depth (the vertex
+// depths blended with the perspective-correct barycentrics w / sum) and returns true. Both windings are drawn; a
+// triangle seen exactly edge-on is not.
+FIELDS_HD bool hit_triangle(const float* setup, float rx, float ry, float near, float* depth) {
     float w[3];
     edge_weights(setup, rx, ry, w);
     const float sum = w[0] + w[1] + w[2];
     const bool inside = (sum > 0.f && w[0] >= 0.f && w[1] >= 0.f && w[2] >= 0.f) ||
                         (sum < 0.f && w[0] <= 0.f && w[1] <= 0.f && w[2] <= 0.f);
     if (!inside) return false;
+    float bary[3];  // normalised first: blending the raw weights (cubic in the coordinates) overflows far sooner
     barycentrics(w, bary);
     *depth = bary[0] * setup[9] + bary[1] * setup[10] + bary[2] * setup[11];
     return *depth >= near;  // also rejects hits behind the camera (negative depth) and NaN
