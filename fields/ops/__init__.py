@@ -14,12 +14,14 @@ from fields.ops.occupancy_grid import (
     pack_bitfield,
     pack_bitfield_reference,
 )
+from fields.ops.rasterize import RasterOutput, rasterize, rasterize_reference
 from fields.ops.ray_aabb import ray_aabb_intersect, ray_aabb_intersect_reference
 from fields.ops.ray_marching import RaySamples, ray_marching, ray_marching_reference
 from fields.ops.sh_encoding import sh_encode, sh_encode_reference
 from fields.ops.volume_rendering import VolumeRenderOutput, volume_render, volume_render_reference
 
 __all__ = [
+    "RasterOutput",
     "RaySamples",
     "VolumeRenderOutput",
     "grid_sample_2d",
@@ -32,6 +34,8 @@ __all__ = [
     "occupancy_ema_update_reference",
     "pack_bitfield",
     "pack_bitfield_reference",
+    "rasterize",
+    "rasterize_reference",
     "ray_aabb_intersect",
     "ray_aabb_intersect_reference",
     "ray_marching",
