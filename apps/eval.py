@@ -33,12 +33,21 @@ class EvalConfig:
     downscale: int = 1
 
 
+def locate_scene(config: EvalConfig, meta: dict) -> Path:
+    """The scene asked for; else the one the checkpoint was trained on, where it was, or found by its name."""
+    if config.scene is not None:
+        return find_scene(config.scene, config.data_root)
+    trained_on = Path(meta.get("scene_path", ""))
+    if config.data_root is None and meta.get("scene_path") and trained_on.is_dir():
+        return trained_on
+    return find_scene(meta["scene"], config.data_root)
+
+
 def main(config: EvalConfig) -> int:
     device = resolve_device(config.device)
     try:
         field, grid, meta = load_field(config.checkpoint, device)
-        scene = load_scene(find_scene(config.scene or meta["scene"], config.data_root), config.split,
-                           downscale=config.downscale)
+        scene = load_scene(locate_scene(config, meta), config.split, downscale=config.downscale)
     except (SceneNotFoundError, SceneFormatError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ class RenderedRays:
     opacity: torch.Tensor  # [N]
     depth: torch.Tensor  # [N], expected depth along the ray (un-normalised: sum of w * t)
     n_samples: int
+    field_finite: bool = True  # False when the field returned NaN/inf somewhere (only checked on request)
 
 
 def render_rays(
@@ -25,8 +26,12 @@ def render_rays(
     stratified: bool = False,
     cone_angle: float = 0.0,
     near_plane: float = 0.0,
+    check_finite: bool = False,
 ) -> RenderedRays:
-    """Renders rays ``origins``/``directions`` [N, 3] (unit directions) on ``background`` ([N, 3] or [3])."""
+    """Renders rays ``origins``/``directions`` [N, 3] (unit directions) on ``background`` ([N, 3] or [3]).
+
+    ``check_finite`` also reports whether every field output was finite: the compositing kernel maps a NaN density
+    to an opaque sample instead of propagating it, so training checks the field's outputs themselves."""
     samples = grid.sample(
         origins,
         directions,
@@ -43,7 +48,9 @@ def render_rays(
     out = volume_render(sigmas, rgbs.contiguous(), samples.t_starts, samples.t_ends, samples.packed_info)
     background = background.expand(n_rays, 3)
     rgb = out.rgb + (1.0 - out.opacity)[:, None] * background
-    return RenderedRays(rgb=rgb, opacity=out.opacity, depth=out.depth, n_samples=int(samples.t_starts.shape[0]))
+    finite = bool(torch.isfinite(sigmas).all() and torch.isfinite(rgbs).all()) if check_finite else True
+    return RenderedRays(rgb=rgb, opacity=out.opacity, depth=out.depth, n_samples=int(samples.t_starts.shape[0]),
+                        field_finite=finite)
 
 
 @torch.no_grad()

@@ -62,10 +62,10 @@ class NerfTrainer:
         self.config = config
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
-        scene_path = find_scene(config.scene, config.data_root)
-        self.scene_name = Path(scene_path).name
-        self.train_data = load_scene(scene_path, "train", downscale=config.downscale)
-        self.val_data = load_scene(scene_path, "val", downscale=config.downscale)
+        self.scene_path = find_scene(config.scene, config.data_root)
+        self.scene_name = Path(self.scene_path).name
+        self.train_data = load_scene(self.scene_path, "train", downscale=config.downscale)
+        self.val_data = load_scene(self.scene_path, "val", downscale=config.downscale)
         self.output = resolve_output(config, self.scene_name)
         self.checkpoint_path = self.output / "checkpoints" / "latest.safetensors"
 
@@ -133,13 +133,14 @@ class NerfTrainer:
         background = torch.rand_like(origins) if c.random_background else torch.ones_like(origins)
         target = composite_background(batch.rgba, background)
         out = render_rays(self.field, self.grid, origins, directions, background,
-                          render_step_size=c.render_step_size, cone_angle=c.cone_angle, stratified=True)
+                          render_step_size=c.render_step_size, cone_angle=c.cone_angle, stratified=True,
+                          check_finite=True)
         self.step += 1
         if out.n_samples == 0:
             return None  # nothing occupied along these rays: nothing to learn from this batch
         loss = torch.nn.functional.mse_loss(out.rgb, target)
         self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        if not (out.field_finite and torch.isfinite(loss)):
             return {"bad": True}
         loss.backward()
         self.optimizer.step()
@@ -153,6 +154,7 @@ class NerfTrainer:
     def save(self) -> None:
         meta = {
             "scene": self.scene_name,
+            "scene_path": str(Path(self.scene_path).resolve()),
             "step": self.step,
             "train_seconds": self.elapsed,
             "n_rays": self.n_rays,
@@ -209,7 +211,7 @@ class NerfTrainer:
                 bar.update(1)
                 if stats is not None and stats.get("bad"):
                     bad_steps += 1
-                    warnings.warn(f"step {self.step}: non-finite loss, step skipped")
+                    warnings.warn(f"step {self.step}: non-finite loss or field output, step skipped")
                     if bad_steps >= MAX_BAD_STEPS:
                         raise RuntimeError(f"{MAX_BAD_STEPS} consecutive non-finite losses; try a lower --lr")
                     continue

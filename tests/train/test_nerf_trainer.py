@@ -1,5 +1,6 @@
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -42,16 +43,13 @@ def test_resume_continues_from_the_checkpoint(small_config):
     assert resumed.run().step == 30
 
 
-def test_resume_refuses_another_field_or_scene(small_config, tmp_path):
+def test_resume_refuses_another_scene(small_config, procedural_scene, tmp_path):
     run = NerfTrainer(small_config(max_steps=5, eval_every=0)).run()
     checkpoint = run.output / "checkpoints" / "latest.safetensors"
-    meta_path = checkpoint.with_suffix(".json")
-    meta = json.loads(meta_path.read_text())
-    meta["scene"] = "another_scene"
-    meta_path.write_text(json.dumps(meta))
+    other_scene = shutil.copytree(procedural_scene, tmp_path / "another_scene")
     before = checkpoint.read_bytes()
     with pytest.raises(ResumeError, match="another_scene"):
-        NerfTrainer(small_config(resume=True))
+        NerfTrainer(small_config(scene=str(other_scene), resume=True))
     assert checkpoint.read_bytes() == before  # nothing already written is touched
     with pytest.raises(ResumeError, match="no checkpoint"):
         NerfTrainer(small_config(resume=True, output=tmp_path / "empty"))
