@@ -179,7 +179,7 @@ GridShape make_shape(const char* op, const char* name, const at::Tensor& grid, i
     for (int a = 0; a < dims; ++a) {
         s.size[a] = grid.size(grid.dim() - 1 - a);
         TORCH_CHECK_VALUE(s.size[a] > 0, op, ": argument '", name, "' must have non-empty spatial dimensions, got ",
-                          grid.sizes());
+                          shape_string(grid.sizes()));
     }
     return s;
 }

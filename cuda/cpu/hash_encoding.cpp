@@ -75,7 +75,7 @@ HashLevels read_levels(const at::Tensor& level_offsets, const at::Tensor& resolu
 std::pair<int, int> check_inputs(const at::Tensor& x, const at::Tensor& embeddings, const char* op) {
     check_tensor(x, op, "x", at::kFloat, {-1, -1});
     TORCH_CHECK_VALUE(x.size(1) == 2 || x.size(1) == 3, op, ": argument 'x' must have shape [N, 2] or [N, 3], got ",
-                      x.sizes());
+                      shape_string(x.sizes()));
     check_tensor(embeddings, op, "embeddings", at::kFloat, {-1, -1});
     const int64_t features = embeddings.size(1);
     TORCH_CHECK_VALUE(features == 1 || features == 2 || features == 4 || features == 8, op,

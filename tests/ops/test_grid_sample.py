@@ -36,7 +36,7 @@ def random_inputs(grid_shape, coord_dims, n, batch, device, spread=1.3, seed=0):
     return grid.to(device), coords.to(device)
 
 
-def compare_with_reference(op, grid, coords, align_corners, grad_tol=1e-4):
+def compare_with_reference(op, grid, coords, align_corners, grad_tol=1e-4, grid_tol=1e-5):
     """Values and both gradients of the native op against the reference, for the same random output gradient."""
     native, reference = OPS[op][:2]
     results = []
@@ -50,7 +50,7 @@ def compare_with_reference(op, grid, coords, align_corners, grad_tol=1e-4):
     (out, grad_grid, grad_coords), (ref, ref_grad_grid, ref_grad_coords) = results
     assert out.shape == ref.shape
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(grad_grid, ref_grad_grid, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad_grid, ref_grad_grid, rtol=grid_tol, atol=grid_tol)
     torch.testing.assert_close(grad_coords, ref_grad_coords, rtol=grad_tol, atol=grad_tol)
     return out
 
@@ -68,7 +68,8 @@ def test_many_points_on_a_tiny_grid(device, op):
     # Thousands of points scatter into the same few texels: the feature-gradient accumulation must not lose any.
     grid_shape = OPS[op][2][:-2] + (2, 3)
     grid, coords = random_inputs(grid_shape, OPS[op][3], 5000, 2, device, spread=1.0)
-    compare_with_reference(op, grid, coords, align_corners=False)
+    # ~1000 terms per texel summed in another order (CUDA atomics): float rounding reaches a few 1e-5.
+    compare_with_reference(op, grid, coords, align_corners=False, grid_tol=1e-4)
 
 
 @pytest.mark.parametrize("op", list(OPS))

@@ -10,7 +10,9 @@
 
 namespace fields {
 
-inline std::string shape_string(std::initializer_list<int64_t> shape) {
+// Formats sizes by hand: streaming an IntArrayRef into an error message crashed with torch 2.11's CUDA build.
+template <typename Sizes>
+std::string shape_string(const Sizes& shape) {
     std::ostringstream out;
     out << "[";
     bool first = true;
@@ -20,6 +22,10 @@ inline std::string shape_string(std::initializer_list<int64_t> shape) {
     }
     out << "]";
     return out.str();
+}
+
+inline std::string shape_string(std::initializer_list<int64_t> shape) {
+    return shape_string<std::initializer_list<int64_t>>(shape);
 }
 
 // shape: expected sizes, -1 for "any size". dtype: expected scalar type.
@@ -34,7 +40,7 @@ inline void check_tensor(const at::Tensor& t, const char* op, const char* name, 
         if (ok && s >= 0 && t.size(i) != s) ok = false;
         ++i;
     }
-    TORCH_CHECK_VALUE(ok, op, ": argument '", name, "' must have shape ", shape_string(shape), ", got ", t.sizes());
+    TORCH_CHECK_VALUE(ok, op, ": argument '", name, "' must have shape ", shape_string(shape), ", got ", shape_string(t.sizes()));
     TORCH_CHECK_VALUE(t.is_contiguous(), op, ": argument '", name,
                       "' must be contiguous (call .contiguous() on it first)");
 }
