@@ -18,6 +18,7 @@
 #pragma once
 
 #include "fields_core/common.h"
+#include "fields_core/exact_float.h"
 
 namespace fields {
 
@@ -31,38 +32,11 @@ struct Intrinsics {
     float fx, fy, cx, cy;
 };
 
-// Separately and correctly rounded arithmetic. The edge math must round the same way for every triangle sharing
+// The edge math uses the separately and correctly rounded arithmetic of exact_float.h (add_rn, sub_rn, mul_rn,
+// div_rn). It must round the same way for every triangle sharing
 // an edge (see Watertightness above), so on the device it is kept out of nvcc's free fusing into FMAs (which could
 // differ between kernels) and out of --use_fast_math's approximate division; the coverage test then also rounds
 // exactly like the CPU build and the reference.
-FIELDS_HD float mul_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fmul_rn(a, b);
-#else
-    return a * b;
-#endif
-}
-FIELDS_HD float add_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fadd_rn(a, b);
-#else
-    return a + b;
-#endif
-}
-FIELDS_HD float sub_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fsub_rn(a, b);
-#else
-    return a - b;
-#endif
-}
-FIELDS_HD float div_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fdiv_rn(a, b);
-#else
-    return a / b;
-#endif
-}
 
 // Camera-space point of a world point; w2c is a row-major [3, 4] world-to-camera matrix.
 FIELDS_HD void to_camera(const float* w2c, const float* p, float* out) {
