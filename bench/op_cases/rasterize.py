@@ -13,20 +13,12 @@ import torch
 
 from bench.op_cases import Case
 from bench.timing import best_time
+from fields.io.mesh import load_obj
 from fields.ops import rasterize, rasterize_reference
 
-BUNNY = Path("/work/shared/data/sdf/bunny.obj")
+BUNNY = Path(__file__).resolve().parents[3] / "shared" / "data" / "sdf" / "bunny.obj"
 
 
-def load_obj(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    vertices, faces = [], []
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        if parts and parts[0] == "v":
-            vertices.append([float(x) for x in parts[1:4]])
-        elif parts and parts[0] == "f":  # "f a b c" or "f a/t/n ...", 1-based
-            faces.append([int(p.split("/")[0]) - 1 for p in parts[1:4]])
-    return torch.tensor(vertices), torch.tensor(faces)
 
 
 def uv_sphere(rings: int = 158, segments: int = 316) -> tuple[torch.Tensor, torch.Tensor]:

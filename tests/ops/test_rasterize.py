@@ -4,9 +4,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from fields.io.mesh import load_obj
 from fields.ops import rasterize, rasterize_reference
 
-BUNNY = Path("/work/shared/data/sdf/bunny.obj")
+BUNNY = Path(__file__).resolve().parents[3] / "shared" / "data" / "sdf" / "bunny.obj"
 
 
 def look_at(eye, target, up=(0.0, 1.0, 0.0)) -> torch.Tensor:
@@ -59,15 +60,6 @@ def cube(device):
     return corners.to(device), faces.to(device), colors.to(device)
 
 
-def load_obj(path):
-    vertices, faces = [], []
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        if parts and parts[0] == "v":
-            vertices.append([float(x) for x in parts[1:4]])
-        elif parts and parts[0] == "f":  # "f a b c" or "f a/t/n ...", 1-based
-            faces.append([int(p.split("/")[0]) - 1 for p in parts[1:4]])
-    return torch.tensor(vertices), torch.tensor(faces)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
