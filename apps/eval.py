@@ -47,6 +47,9 @@ def main(config: EvalConfig) -> int:
     device = resolve_device(config.device)
     try:
         field, grid, meta = load_field(config.checkpoint, device)
+        if field.signal != "radiance":
+            raise ValueError(f"{config.checkpoint} holds a {field.signal} field; eval.py evaluates radiance fields "
+                             "(image and SDF metrics are in the metrics.json of their training run)")
         scene = load_scene(locate_scene(config, meta), config.split, downscale=config.downscale)
     except (SceneNotFoundError, SceneFormatError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Saving and restoring a trained radiance field (and the optimiser, for --resume) as safetensors + JSON."""
+"""Saving and restoring a trained field of any signal (with its occupancy grid for radiance fields, and the
+optimiser for --resume) as safetensors + JSON. Every app that reads a trained field goes through :func:`load_field`."""
 from pathlib import Path
 
 import torch
@@ -7,12 +8,14 @@ from fields.io import load_checkpoint, save_checkpoint
 from fields.models import build_field
 from fields.render import OccupancyGrid
 
-FORMAT = "fields-radiance-1"
+FORMAT = "fields-field-1"
 
 
 def save_training_state(path: Path, field, grid, optimizer, meta: dict) -> None:
+    """``grid`` is the occupancy grid of a radiance field, None for other signals."""
     tensors = {f"field.{k}": v for k, v in field.state_dict().items()}
-    tensors.update({f"grid.{k}": v for k, v in grid.state_dict().items()})
+    if grid is not None:
+        tensors.update({f"grid.{k}": v for k, v in grid.state_dict().items()})
     optim_state = optimizer.state_dict()
     for index, state in optim_state["state"].items():
         for key, value in state.items():
@@ -21,7 +24,8 @@ def save_training_state(path: Path, field, grid, optimizer, meta: dict) -> None:
         **meta,
         "format": FORMAT,
         "field": field.config,
-        "grid": {"aabb": grid_aabb(grid), "resolution": grid.resolution, "levels": grid.levels},
+        "grid": None if grid is None else {"aabb": grid_aabb(grid), "resolution": grid.resolution,
+                                           "levels": grid.levels},
         "optimizer": {"param_groups": optim_state["param_groups"]},
     }
     save_checkpoint(path, {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, meta)
@@ -36,15 +40,20 @@ def _with_prefix(tensors: dict, prefix: str) -> dict:
 
 
 def load_field(path: Path, device: torch.device | str = "cpu"):
-    """Rebuilds the field and its occupancy grid from a checkpoint. Returns (field, grid, meta)."""
+    """Rebuilds the field (and, for radiance fields, its occupancy grid) from a checkpoint.
+    Returns (field, grid or None, meta)."""
     tensors, meta = load_checkpoint(path)
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a radiance-field checkpoint of this toolkit (format {meta.get('format')!r})")
+        raise ValueError(f"{path} is not a field checkpoint of this toolkit (format {meta.get('format')!r}); "
+                         "checkpoints are written by apps/train_*.py and apps/convert.py")
     field = build_field(meta["field"])
     field.load_state_dict(_with_prefix(tensors, "field."))
-    grid = OccupancyGrid(**meta["grid"])
-    grid.load_state_dict(_with_prefix(tensors, "grid."))
-    return field.to(device).eval(), grid.to(device), meta
+    grid = None
+    if meta.get("grid") is not None:
+        grid = OccupancyGrid(**meta["grid"])
+        grid.load_state_dict(_with_prefix(tensors, "grid."))
+        grid = grid.to(device)
+    return field.to(device).eval(), grid, meta
 
 
 def restore_optimizer(optimizer, tensors: dict, meta: dict) -> None:

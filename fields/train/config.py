@@ -11,8 +11,8 @@ class TrainNerfConfig:
     """Scene name (lego means nerf_synthetic/lego) or a path to a scene folder."""
     data_root: Optional[Path] = None
     """Where scenes live; otherwise $FIELDS_DATA_ROOT, ./data, then ../shared/data are searched."""
-    field: Literal["hash"] = "hash"
-    """Field type to train."""
+    field: str = "hash"
+    """Field type to train (any of fields.models.field_types(): hash, mlp, ffn, siren, finer, ...)."""
     max_steps: Optional[int] = None
     """Step budget (default: 20000 on a GPU; on a CPU the default is a 10-minute budget capped at 20000 steps)."""
     max_time: Optional[float] = None

@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from fields.datasets import RaySampler, composite_background, find_scene, load_scene
-from fields.models import build_field
+from fields.models import make_field
 from fields.render import OccupancyGrid
 from fields.render.volume import render_rays
 from fields.train.checkpointing import load_field, restore_optimizer, save_training_state
@@ -72,7 +72,7 @@ class NerfTrainer:
         self.max_steps, self.max_time = self._budgets()
         self.target_samples = config.target_samples or (1 << 18 if self.device.type == "cuda" else 1 << 16)
         aabb = [float(v) for v in self.train_data.aabb]
-        self.field = build_field({"type": config.field, "aabb": aabb, **config.field_options}).to(self.device)
+        self.field = make_field("radiance", config.field, aabb=aabb, **config.field_options).to(self.device)
         self.grid = OccupancyGrid(aabb, resolution=config.grid_resolution, levels=config.grid_levels).to(self.device)
         self.optimizer = torch.optim.Adam(
             self.field.parameters(), lr=config.lr, eps=1e-15, weight_decay=config.weight_decay,

@@ -1,0 +1,51 @@
+"""Backbones: the part of a field that maps coordinates to raw features, shared by every signal.
+
+A backbone takes coordinates in [-1, 1]^in_dim (x indexes width, as in ``grid_sample``) and returns ``out_dim``
+raw features. The signal wrappers (:mod:`fields.models.radiance`, :mod:`~fields.models.sdf`,
+:mod:`~fields.models.image`) choose ``in_dim``/``out_dim`` and turn the features into density and colour, a signed
+distance, or a colour. A new field type is one registered backbone; it then works for every signal and app.
+"""
+import inspect
+from typing import ClassVar, Optional
+
+import torch
+from torch import nn
+
+BACKBONES: dict[str, type["Backbone"]] = {}
+
+
+def register_backbone(cls: type["Backbone"]) -> type["Backbone"]:
+    BACKBONES[cls.backbone_type] = cls
+    return cls
+
+
+class Backbone(nn.Module):
+    backbone_type: ClassVar[str]
+
+    def __init__(self, in_dim: int, out_dim: int, **options):
+        super().__init__()
+        self.in_dim = in_dim
+        self.out_dim = out_dim
+        self.options = options  # JSON-able hyperparameters; the checkpoint stores them
+
+    @classmethod
+    def defaults(cls, signal: str) -> dict:
+        """Hyperparameters tuned per signal ("radiance", "sdf", "image"); explicit options override them."""
+        return {}
+
+    def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """[N, in_dim] coordinates in [-1, 1] -> [N, out_dim] features. ``modulation`` is a per-sample coordinate
+        that modulating backbones (CAM) read; the others ignore it."""
+        raise NotImplementedError
+
+
+def build_backbone(backbone_type: str, in_dim: int, out_dim: int, signal: str, options: dict) -> Backbone:
+    if backbone_type not in BACKBONES:
+        raise ValueError(f"unknown field type {backbone_type!r}; known types: {', '.join(sorted(BACKBONES))}")
+    cls = BACKBONES[backbone_type]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "in_dim", "out_dim"}
+    unknown = set(options) - accepted
+    if unknown:
+        raise ValueError(f"field type {backbone_type!r} has no option(s) {', '.join(sorted(unknown))}; "
+                         f"its options: {', '.join(sorted(accepted))}")
+    return cls(in_dim, out_dim, **{**cls.defaults(signal), **options})

@@ -1,0 +1,128 @@
+"""Coordinate MLPs: ReLU + positional encoding (``mlp``), random Fourier features (``ffn``), sine activations
+(``siren``) and FINER's variable-periodic activations (``finer``).
+
+All four share one loop: embed -> [linear -> modulate -> activation] x n_layers -> linear head. ``modulate`` is the
+point where coordinate-aware modulation (CAM) acts on the pre-activations; without CAM it passes them through.
+"""
+import math
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from fields.models.backbone import Backbone, register_backbone
+
+
+class CoordinateMLP(Backbone):
+    def __init__(self, in_dim: int, out_dim: int, embed_dim: int, hidden_dim: int, n_layers: int, **options):
+        """``options`` are the subclass's hyperparameters (stored in the config); ``skips`` among them lists the
+        layers whose input is concatenated with the embedding again."""
+        super().__init__(in_dim, out_dim, hidden_dim=hidden_dim, n_layers=n_layers, **options)
+        self.skips = set(options.get("skips", ()))
+        self.hidden = nn.ModuleList(
+            nn.Linear((0 if i == 0 else hidden_dim) + (embed_dim if i == 0 or i in self.skips else 0), hidden_dim)
+            for i in range(n_layers)
+        )
+        self.head = nn.Linear(hidden_dim, out_dim)
+
+    def embed(self, coords: torch.Tensor) -> torch.Tensor:
+        return coords
+
+    def layer_input(self, index: int, z: torch.Tensor) -> torch.Tensor:
+        return z
+
+    def activation(self, index: int, pre: torch.Tensor) -> torch.Tensor:
+        return torch.relu(pre)
+
+    def modulate(self, index: int, pre: torch.Tensor, modulation: Optional[torch.Tensor]) -> torch.Tensor:
+        return pre
+
+    def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None) -> torch.Tensor:
+        embedded = self.embed(coords)
+        z = embedded
+        for i, layer in enumerate(self.hidden):
+            if i in self.skips:
+                z = torch.cat([z, embedded], dim=-1)
+            pre = layer(self.layer_input(i, z))
+            z = self.activation(i, self.modulate(i, pre, modulation))
+        return self.head(z)
+
+
+@register_backbone
+class PositionalMLP(CoordinateMLP):
+    """ReLU MLP on NeRF's positional encoding [x, sin(2^k pi x), cos(2^k pi x)] for k < n_frequencies."""
+    backbone_type = "mlp"
+
+    def __init__(self, in_dim: int, out_dim: int, n_frequencies: int = 10, hidden_dim: int = 256,
+                 n_layers: int = 3, skips: Sequence[int] = ()):
+        super().__init__(in_dim, out_dim, in_dim * (1 + 2 * n_frequencies), hidden_dim, n_layers,
+                         n_frequencies=n_frequencies, skips=list(skips))
+        self.register_buffer("frequencies", math.pi * 2.0 ** torch.arange(n_frequencies, dtype=torch.float32),
+                             persistent=False)
+
+    @classmethod
+    def defaults(cls, signal: str) -> dict:
+        if signal == "radiance":  # a CPU-sized NeRF trunk; the vanilla 8 x 256 is --field-options
+            return dict(n_frequencies=10, hidden_dim=128, n_layers=6, skips=[3])
+        return dict(n_frequencies=10 if signal == "image" else 6)
+
+    def embed(self, coords: torch.Tensor) -> torch.Tensor:
+        angles = (coords[..., None] * self.frequencies).flatten(-2)
+        return torch.cat([coords, torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
+@register_backbone
+class FourierFeatureMLP(CoordinateMLP):
+    """ReLU MLP on random Fourier features [sin(2 pi B x), cos(2 pi B x)], B ~ N(0, sigma^2) fixed at init."""
+    backbone_type = "ffn"
+
+    def __init__(self, in_dim: int, out_dim: int, sigma: float = 10.0, n_frequencies: int = 128,
+                 hidden_dim: int = 256, n_layers: int = 3, skips: Sequence[int] = ()):
+        super().__init__(in_dim, out_dim, 2 * n_frequencies, hidden_dim, n_layers, sigma=sigma,
+                         n_frequencies=n_frequencies, skips=list(skips))
+        self.register_buffer("basis", torch.randn(in_dim, n_frequencies) * sigma)
+
+    def embed(self, coords: torch.Tensor) -> torch.Tensor:
+        angles = 2.0 * math.pi * coords @ self.basis
+        return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
+@register_backbone
+class Siren(CoordinateMLP):
+    """Sine layers in FreSh's form sin(W (omega z) + b): omega scales the layer input, not the bias. The first
+    layer's omega (``first_omega``) sets the initial spectrum and is what FreSh selects."""
+    backbone_type = "siren"
+
+    def __init__(self, in_dim: int, out_dim: int, first_omega: float = 30.0, hidden_omega: float = 30.0,
+                 hidden_dim: int = 256, n_layers: int = 3, **options):
+        super().__init__(in_dim, out_dim, in_dim, hidden_dim, n_layers, first_omega=first_omega,
+                         hidden_omega=hidden_omega, **options)
+        self.omegas = [first_omega] + [hidden_omega] * (n_layers - 1)
+        with torch.no_grad():
+            for i, layer in enumerate(self.hidden):
+                bound = 1.0 / layer.in_features if i == 0 else math.sqrt(6.0 / layer.in_features) / hidden_omega
+                layer.weight.uniform_(-bound, bound)
+            bound = math.sqrt(6.0 / hidden_dim) / hidden_omega
+            self.head.weight.uniform_(-bound, bound)
+
+    def layer_input(self, index: int, z: torch.Tensor) -> torch.Tensor:
+        return self.omegas[index] * z
+
+    def activation(self, index: int, pre: torch.Tensor) -> torch.Tensor:
+        return torch.sin(pre)
+
+
+@register_backbone
+class Finer(Siren):
+    """FINER: variable-periodic sin((|h| + 1) h). The first layer's bias is drawn from U(-k, k) with k =
+    ``bias_scale``, which widens the initial spectrum (the hyperparameter FreSh selects for this family)."""
+    backbone_type = "finer"
+
+    def __init__(self, in_dim: int, out_dim: int, first_omega: float = 30.0, hidden_omega: float = 30.0,
+                 bias_scale: float = 1.0, hidden_dim: int = 256, n_layers: int = 3):
+        super().__init__(in_dim, out_dim, first_omega, hidden_omega, hidden_dim, n_layers, bias_scale=bias_scale)
+        with torch.no_grad():
+            self.hidden[0].bias.uniform_(-bias_scale, bias_scale)
+
+    def activation(self, index: int, pre: torch.Tensor) -> torch.Tensor:
+        return torch.sin((pre.abs() + 1.0) * pre)

@@ -1,0 +1,35 @@
+"""Instant-NGP backbone: a multiresolution hash grid followed by a one-hidden-layer ReLU MLP."""
+from typing import Optional
+
+import torch
+
+from fields.encodings import HashEncoding
+from fields.models.backbone import Backbone, register_backbone
+from fields.models.layers import relu_mlp
+
+_RADIANCE = dict(n_levels=16, log2_hashmap_size=19, base_resolution=16, finest_resolution=2048)
+_SDF = dict(n_levels=16, log2_hashmap_size=19, base_resolution=16, finest_resolution=1024)
+_IMAGE = dict(n_levels=16, log2_hashmap_size=18, base_resolution=16, finest_resolution=1024)
+
+
+@register_backbone
+class HashGridBackbone(Backbone):
+    backbone_type = "hash"
+
+    def __init__(self, in_dim: int, out_dim: int, n_levels: int = 16, n_features_per_level: int = 2,
+                 log2_hashmap_size: int = 19, base_resolution: int = 16, finest_resolution: int = 2048,
+                 hidden_dim: int = 64):
+        super().__init__(in_dim, out_dim, n_levels=n_levels, n_features_per_level=n_features_per_level,
+                         log2_hashmap_size=log2_hashmap_size, base_resolution=base_resolution,
+                         finest_resolution=finest_resolution, hidden_dim=hidden_dim)
+        self.encoding = HashEncoding(in_dim, n_levels, n_features_per_level, log2_hashmap_size, base_resolution,
+                                     finest_resolution)
+        self.mlp = relu_mlp([self.encoding.output_dim, hidden_dim, out_dim])
+
+    @classmethod
+    def defaults(cls, signal: str) -> dict:
+        return {"radiance": _RADIANCE, "sdf": _SDF, "image": _IMAGE}[signal]
+
+    def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None) -> torch.Tensor:
+        unit = ((coords + 1.0) * 0.5).clamp(0.0, 1.0)  # the hash encoding works on [0, 1]
+        return self.mlp(self.encoding(unit.contiguous()))

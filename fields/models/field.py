@@ -1,0 +1,39 @@
+"""What every field shares: a backbone, a scene box, a JSON-able config and a parameter count."""
+from typing import ClassVar, Optional, Sequence
+
+import torch
+from torch import nn
+
+from fields.models.backbone import build_backbone
+
+
+class NeuralField(nn.Module):
+    signal: ClassVar[str]  # "radiance", "sdf" or "image"
+
+    def __init__(self, field_type: str, in_dim: int, out_dim: int, aabb: Sequence[float],
+                 backbone: Optional[dict] = None, **signal_options):
+        super().__init__()
+        self.field_type = field_type
+        self.backbone = build_backbone(field_type, in_dim, out_dim, self.signal, backbone or {})
+        self.register_buffer("aabb", torch.tensor([float(v) for v in aabb], dtype=torch.float32))
+        self._signal_options = signal_options
+
+    @property
+    def config(self) -> dict:
+        """Everything :func:`fields.models.build_field` needs to rebuild this field."""
+        return {"type": self.field_type, "signal": self.signal, "aabb": [float(v) for v in self.aabb.tolist()],
+                **self._signal_options, "backbone": dict(self.backbone.options)}
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def size_mb(self) -> float:
+        """Size of the parameters (and stored buffers) at their current precision, in MB (10^6 bytes)."""
+        tensors = list(self.parameters()) + list(self.buffers())
+        return sum(t.numel() * t.element_size() for t in tensors) / 1e6
+
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """World points in the scene box -> backbone coordinates in [-1, 1]^D."""
+        dim = x.shape[-1]
+        lo, hi = self.aabb[:dim], self.aabb[dim:]
+        return (x - lo) / (hi - lo) * 2.0 - 1.0
