@@ -60,8 +60,19 @@ setup(
         "tyro",
         "tqdm",
         "pillow",
+        "imageio",
+        "imageio-ffmpeg",  # videos (apps/render.py)
+        "scipy",
+        "scikit-image",  # marching cubes, sample photographs
+        "trimesh",  # mesh I/O (PLY/OBJ/GLB)
+        "libigl",  # exact signed distance with winding-number signs (SDF training data)
+        "viser",  # the browser viewer
     ],
-    extras_require={"dev": ["pytest", "pytest-timeout"]},
+    extras_require={
+        "ray": ["ray"],  # tri-plane fitting on a Ray cluster
+        "open3d": ["open3d"],  # TSDF fusion and Poisson reconstruction (needs apt libusb-1.0-0)
+        "dev": ["pytest", "pytest-timeout", "ray"],
+    },
     ext_modules=[core_extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     zip_safe=False,

@@ -18,3 +18,12 @@ def device(request):
     if request.param == "cuda" and "cuda" not in DEVICES:
         pytest.skip(_cuda_skip_reason())
     return torch.device(request.param)
+
+
+@pytest.fixture(scope="session")
+def procedural_scene(tmp_path_factory):
+    """A small posed-image scene rendered by the project itself from an analytic field (48 x 48 views)."""
+    from fields.datasets import make_procedural_scene
+
+    return make_procedural_scene(tmp_path_factory.mktemp("scene") / "procedural", n_train=16, n_val=3, n_test=2,
+                                 size=48)

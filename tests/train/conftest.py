@@ -1,16 +1,9 @@
 import pytest
 
-from fields.datasets import make_procedural_scene
 from fields.train.config import TrainNerfConfig
 
 # A small field so that a few hundred CPU steps fit in a test.
 SMALL_FIELD = {"log2_hashmap_size": 14, "finest_resolution": 256, "n_levels": 8}
-
-
-@pytest.fixture(scope="session")
-def procedural_scene(tmp_path_factory):
-    return make_procedural_scene(tmp_path_factory.mktemp("scene") / "procedural", n_train=16, n_val=3, n_test=2,
-                                 size=48)
 
 
 @pytest.fixture
