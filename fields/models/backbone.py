@@ -33,6 +33,15 @@ class Backbone(nn.Module):
         """Hyperparameters tuned per signal ("radiance", "sdf", "image"); explicit options override them."""
         return {}
 
+    @classmethod
+    def default_lr(cls, signal: str) -> float:
+        """Adam learning rate the trainers use for this field type unless --lr is given."""
+        return 1e-2
+
+    def param_groups(self, lr: float) -> list[dict]:
+        """Optimiser parameter groups (types with grids that want their own learning rate override this)."""
+        return [{"params": list(self.parameters()), "lr": lr}]
+
     def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None) -> torch.Tensor:
         """[N, in_dim] coordinates in [-1, 1] -> [N, out_dim] features. ``modulation`` is a per-sample coordinate
         that modulating backbones (CAM) read; the others ignore it."""

@@ -27,6 +27,13 @@ class NeuralField(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def param_groups(self, lr: float) -> list[dict]:
+        """The backbone's groups, then everything else (colour head) at ``lr``."""
+        groups = self.backbone.param_groups(lr)
+        in_backbone = {id(p) for p in self.backbone.parameters()}
+        rest = [p for p in self.parameters() if id(p) not in in_backbone]
+        return groups + ([{"params": rest, "lr": lr}] if rest else [])
+
     def size_mb(self) -> float:
         """Size of the parameters (and stored buffers) at their current precision, in MB (10^6 bytes)."""
         tensors = list(self.parameters()) + list(self.buffers())

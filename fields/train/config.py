@@ -26,7 +26,8 @@ class TrainNerfConfig:
     downscale: int = 1
     """Integer image downscale factor for training and validation."""
 
-    lr: float = 1e-2
+    lr: Optional[float] = None
+    """Adam learning rate (default: the field type's own, 1e-2 for hash)."""
     weight_decay: float = 1e-6
     warmup_steps: int = 100
     target_samples: Optional[int] = None

@@ -74,8 +74,12 @@ class NerfTrainer:
         aabb = [float(v) for v in self.train_data.aabb]
         self.field = make_field("radiance", config.field, aabb=aabb, **config.field_options).to(self.device)
         self.grid = OccupancyGrid(aabb, resolution=config.grid_resolution, levels=config.grid_levels).to(self.device)
+        base_lr = config.lr or type(self.field.backbone).default_lr("radiance")
+        groups = self.field.param_groups(base_lr)
+        for group in groups:
+            group["base_lr"] = group["lr"]  # the schedule scales every group from its own base
         self.optimizer = torch.optim.Adam(
-            self.field.parameters(), lr=config.lr, eps=1e-15, weight_decay=config.weight_decay,
+            groups, lr=base_lr, eps=1e-15, weight_decay=config.weight_decay,
             **({"fused": True} if self.device.type in ("cpu", "cuda") else {}),
         )
         self.rays = RaySampler(self.train_data, self.device, seed=config.seed)
@@ -126,7 +130,7 @@ class NerfTrainer:
             self.grid.update(self.step, self._occupancy_eval)
         progress = training_progress(self.step, self.elapsed, self.max_steps, self.max_time)
         for group in self.optimizer.param_groups:
-            group["lr"] = c.lr * lr_factor(self.step, progress, c.warmup_steps)
+            group["lr"] = group["base_lr"] * lr_factor(self.step, progress, c.warmup_steps)
 
         batch = self.rays.sample(self.n_rays)
         origins, directions = batch.origins, batch.directions

@@ -61,6 +61,10 @@ class PositionalMLP(CoordinateMLP):
                              persistent=False)
 
     @classmethod
+    def default_lr(cls, signal: str) -> float:
+        return 5e-4 if signal == "radiance" else 3e-3
+
+    @classmethod
     def defaults(cls, signal: str) -> dict:
         if signal == "radiance":  # a CPU-sized NeRF trunk; the vanilla 8 x 256 is --field-options
             return dict(n_frequencies=10, hidden_dim=128, n_layers=6, skips=[3])
@@ -81,6 +85,10 @@ class FourierFeatureMLP(CoordinateMLP):
         super().__init__(in_dim, out_dim, 2 * n_frequencies, hidden_dim, n_layers, sigma=sigma,
                          n_frequencies=n_frequencies, skips=list(skips))
         self.register_buffer("basis", torch.randn(in_dim, n_frequencies) * sigma)
+
+    @classmethod
+    def default_lr(cls, signal: str) -> float:
+        return 5e-4 if signal == "radiance" else 3e-3
 
     def embed(self, coords: torch.Tensor) -> torch.Tensor:
         angles = 2.0 * math.pi * coords @ self.basis
@@ -104,6 +112,10 @@ class Siren(CoordinateMLP):
                 layer.weight.uniform_(-bound, bound)
             bound = math.sqrt(6.0 / hidden_dim) / hidden_omega
             self.head.weight.uniform_(-bound, bound)
+
+    @classmethod
+    def default_lr(cls, signal: str) -> float:
+        return 5e-5 if signal == "radiance" else 1e-4
 
     def layer_input(self, index: int, z: torch.Tensor) -> torch.Tensor:
         return self.omegas[index] * z
