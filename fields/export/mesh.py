@@ -77,8 +77,8 @@ def export_field_mesh(field, output: Path, resolution: int = 256, threshold: flo
     del volume
     seconds["marching_cubes"] = time.perf_counter() - start - sum(seconds.values())
 
-    vertices, faces = remove_small_components(vertices, faces, min_component_fraction)
-    vertices, faces = decimate(vertices, faces, max_faces)
+    vertices, faces, _ = remove_small_components(vertices, faces, min_component_fraction)
+    vertices, faces, _ = decimate(vertices, faces, max_faces)
     normals = vertex_normals(vertices, faces)
     seconds["cleanup"] = time.perf_counter() - start - sum(seconds.values())
     vertex_colors = None

@@ -2,6 +2,7 @@
 as a radiance field (density a steep sigmoid of the signed distance, colour the object's albedo), and a sphere SDF."""
 import math
 
+import pytest
 import torch
 from torch import nn
 
@@ -81,3 +82,61 @@ class SphereSdf(nn.Module):
 
     def forward(self, x):
         return self.sdf(x)
+
+
+@pytest.fixture
+def radiance_field():
+    return AnalyticRadianceField()
+
+
+@pytest.fixture
+def sphere_sdf():
+    return SphereSdf()
+
+
+def fit_radiance_field(steps: int = 150, seed: int = 0):
+    """A small hash radiance field regressed directly onto :class:`AnalyticRadianceField` (log-density and colour at
+    random points): a stand-in for a trained field that takes seconds instead of minutes. Returns (field, grid)."""
+    from fields.models import make_field
+    from fields.render import OccupancyGrid
+
+    torch.manual_seed(seed)
+    target = AnalyticRadianceField(peak=100.0, width=0.02)
+    field = make_field("radiance", "hash", log2_hashmap_size=13, n_levels=6, finest_resolution=64)
+    optimizer = torch.optim.Adam(field.parameters(), lr=2e-2)
+    for _ in range(steps):
+        x = torch.rand(4096, 3) * 2.4 - 1.2
+        d = torch.nn.functional.normalize(torch.randn_like(x), dim=-1)
+        with torch.no_grad():
+            sigma_target, h_target = target.density(x)
+        sigma, h = field.density(x)
+        color_error = ((field.color(h, d) - h_target[:, 1:4]) ** 2).sum(-1) * (sigma_target > 1.0)
+        loss = ((torch.log1p(sigma) - torch.log1p(sigma_target)) ** 2).mean() + color_error.mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    field.eval()
+    grid = OccupancyGrid(field.aabb.tolist(), resolution=32)
+    with torch.no_grad():
+        grid.update(0, lambda x: field.density(x)[0] * 5e-3, warmup_steps=1)
+    return field, grid, optimizer
+
+
+@pytest.fixture(scope="session")
+def radiance_checkpoint(tmp_path_factory, procedural_scene):
+    """A radiance-field checkpoint (fitted field of :func:`fit_radiance_field`) that names the procedural scene as
+    its training scene."""
+    from fields.train.checkpointing import save_training_state
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors: one thread is much faster on a shared machine
+    try:
+        field, grid, optimizer = fit_radiance_field()
+    finally:
+        torch.set_num_threads(threads)
+    path = tmp_path_factory.mktemp("fitted") / "checkpoints" / "latest.safetensors"
+    path.parent.mkdir(parents=True)
+    meta = {"step": 150, "scene": "procedural", "scene_path": str(procedural_scene),
+            "render": {"render_step_size": 5e-3, "cone_angle": 0.0}}
+    save_training_state(path, field, grid, optimizer, meta)
+    return path
