@@ -129,7 +129,7 @@ def radiance_checkpoint(tmp_path_factory, procedural_scene):
     from fields.train.checkpointing import save_training_state
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small tensors: one thread is much faster on a shared machine
+    torch.set_num_threads(1)  # see one_thread below (a session fixture runs outside it)
     try:
         field, grid, optimizer = fit_radiance_field()
     finally:
@@ -140,3 +140,12 @@ def radiance_checkpoint(tmp_path_factory, procedural_scene):
             "render": {"render_step_size": 5e-3, "cone_angle": 0.0}}
     save_training_state(path, field, grid, optimizer, meta)
     return path
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The tensors in these tests are small: on a shared 2-core machine one intra-op thread is many times faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
