@@ -45,6 +45,8 @@ class ExportMeshConfig:
     """Decimate to at most this many faces (0: keep all)."""
     colors: bool = True
     """Vertex colours from the colour head (radiance fields)."""
+    skip_empty: bool = True
+    """Evaluate the density only in and next to the occupancy grid's occupied cells (--no-skip-empty: everywhere)."""
     views: int = 100
     """tsdf / poisson: at most this many training views are rendered."""
     downscale: int = 2
@@ -58,7 +60,8 @@ def main(config: ExportMeshConfig) -> int:
         field, grid, meta = load_field(config.checkpoint, resolve_device(config.device))
         output = config.output or config.checkpoint.resolve().parent.parent / "export" / "mesh.ply"
         if config.method == "marching-cubes":
-            result = export_field_mesh(field, output, config.resolution, config.threshold, config.crop, grid,
+            result = export_field_mesh(field, output, config.resolution, config.threshold, config.crop,
+                                       grid if config.skip_empty else None,
                                        normalization=meta.get("normalization"),
                                        min_component_fraction=config.min_component_fraction,
                                        max_faces=config.max_faces, colors=config.colors)

@@ -6,7 +6,9 @@ renders put the surface: along every grid line through the volume (both directio
 depth is accumulated from outside, and where a line first reaches 50 % opacity (optical depth ln 2, the median of
 the rendered depth distribution) the density is read off, interpolated between samples. The threshold is the median
 of these densities over all lines that become opaque. Marching cubes at that level then crosses each such line close
-to where a ray along it would report the surface.
+to where a ray along it would report the surface. When the occupancy grid is given to the exporter, the density in
+the cells it marks empty is zero here as it is for the renderer, so faint haze in empty space does not count
+either.
 """
 import math
 

@@ -9,8 +9,9 @@ import torch
 import trimesh
 import tyro
 
+from fields.export import export_field_mesh
 from fields.export.camera_path import orbit_path, save_camera_path
-from fields.train.checkpointing import save_training_state
+from fields.train.checkpointing import load_field, save_training_state
 from fields.models import make_field
 
 from conftest import scene_bounds
@@ -48,6 +49,16 @@ def test_export_mesh_writes_every_format_that_loads_back(radiance_checkpoint, tm
     np.testing.assert_allclose(mesh.bounds.reshape(-1), scene_bounds(), atol=0.1)
     assert mesh.visual.kind == "vertex" and mesh.visual.vertex_colors[:, :3].std() > 20  # coloured, not uniform
     assert "automatic" in capsys.readouterr().out
+
+
+def test_skipping_empty_cells_of_the_occupancy_grid_changes_nothing(radiance_checkpoint, tmp_path):
+    field, grid, _ = load_field(radiance_checkpoint)
+    assert grid.occupied_fraction() < 0.5
+    skipped = export_field_mesh(field, tmp_path / "skipped.ply", resolution=48, grid=grid, threshold=20.0)
+    full = export_field_mesh(field, tmp_path / "full.ply", resolution=48, threshold=20.0)
+    a, b = (trimesh.load(r.path, process=False) for r in (skipped, full))
+    np.testing.assert_array_equal(a.faces, b.faces)
+    np.testing.assert_allclose(a.vertices, b.vertices, atol=1e-4)
 
 
 def test_export_mesh_errors_are_clear_and_leave_nothing(radiance_checkpoint, tmp_path, capsys, monkeypatch):
