@@ -14,7 +14,7 @@ from fields.export.camera_path import orbit_path, save_camera_path
 from fields.train.checkpointing import load_field, save_training_state
 from fields.models import make_field
 
-from conftest import scene_bounds
+from analytic_fields import scene_bounds, scene_sdf
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,7 +124,6 @@ def test_export_pointcloud_gives_coloured_oriented_points_on_the_surfaces(radian
     cloud = trimesh.load(output)
     points = np.asarray(cloud.vertices)
     assert 1000 < len(points) <= 3000
-    from conftest import scene_sdf
 
     distance, _ = scene_sdf(torch.tensor(points, dtype=torch.float32))
     assert (distance.abs() < 0.05).float().mean() > 0.9

@@ -7,7 +7,7 @@ from fields.export import ExportError, export_field_mesh
 from fields.export.threshold import HALF_OPACITY, automatic_density_threshold
 from fields.models import make_field
 
-from conftest import AnalyticRadianceField, scene_bounds, scene_sdf
+from analytic_fields import AnalyticRadianceField, scene_bounds, scene_sdf
 
 
 def load_mesh(path) -> trimesh.Trimesh:

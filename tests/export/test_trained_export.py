@@ -9,7 +9,7 @@ from fields.export import export_field_mesh
 from fields.train.config import TrainNerfConfig
 from fields.train.nerf_trainer import NerfTrainer
 
-from conftest import scene_bounds
+from analytic_fields import scene_bounds
 
 
 @pytest.mark.slow
