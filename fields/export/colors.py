@@ -20,7 +20,7 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def head_on_colors(field, vertices: np.ndarray, normals: np.ndarray, reach: float, samples: int = 16,
+def head_on_colors(field, vertices: np.ndarray, normals: np.ndarray, reach: float, samples: int = 8,
                    chunk: int = 1 << 14) -> np.ndarray:
     """float32 [V, 3] colours in [0, 1] of a radiance field at vertices with outward unit normals (see the module
     docstring); ``reach`` is in world units (a voxel or two)."""
