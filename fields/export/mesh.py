@@ -44,8 +44,10 @@ def export_field_mesh(field, output: Path, resolution: int = 256, threshold: flo
     ``resolution``: samples along the longest side of the box (cells are cubic). ``threshold``: density level
     (radiance; None = automatic) or SDF level (default 0). ``crop``: (xmin, ymin, zmin, xmax, ymax, zmax), default
     the field's box. ``grid``: the radiance field's occupancy grid, optional: when given, the density is evaluated
-    only in and next to its occupied cells (empty space is 0), which saves most of the time. ``min_component_fraction``: drop pieces smaller than this
-    fraction of the largest (0 keeps everything). ``max_faces``: decimate to this many faces (0: no decimation).
+    only in and next to its occupied cells (empty space is 0), which saves much of the time.
+    ``min_component_fraction``: drop pieces smaller than this fraction of the largest (0 keeps everything).
+    ``max_faces``: decimate to this many faces (0: no decimation). ``normalization``: an SDF checkpoint's
+    meta["normalization"]; the mesh is then written in the original mesh coordinates.
     Raises :class:`ExportError` on bad input, before writing anything.
     """
     signal = getattr(field, "signal", None)
@@ -131,8 +133,9 @@ def _choose_level(signal: str, volume: np.ndarray, spacing: float, threshold: Op
 
 def _empty_mesh_message(signal: str, volume: np.ndarray, spacing: float, level: float) -> str:
     if signal == "sdf":
-        return (f"the SDF level {level:g} is never crossed in the box (values from {volume[1:-1, 1:-1, 1:-1].min():.4g} "
-                f"to {volume[1:-1, 1:-1, 1:-1].max():.4g}); mesh level 0, or a level between those values")
+        inner = volume[1:-1, 1:-1, 1:-1]
+        return (f"the SDF level {level:g} is never crossed in the box (values from {inner.min():.4g} to "
+                f"{inner.max():.4g}); mesh level 0, or a level between those values")
     suggestion = automatic_density_threshold(volume, spacing)
     hint = f"; try --threshold {suggestion:.4g} (the automatic choice)" if suggestion else ""
     return f"density threshold {level:g} gives an empty mesh ({density_summary(volume)}){hint}"
