@@ -105,8 +105,8 @@ def select(field_type: str, output_signal: Callable[[dict, int], torch.Tensor], 
         raise ValueError("FreSh needs at least one seed, one candidate and one target")
     options = options or {}
     if family.option in options:
-        raise ValueError(f"--init fresh selects {family.option!r}; drop it from the field options "
-                         f"(or pass candidates), or use --init default to set it by hand")
+        raise ValueError(f"--init fresh selects {family.option!r}; drop it from the field options, or use "
+                         f"--init default to set it by hand")
     fixed = {k: v for k, v in family.fixed.items() if k not in options}  # the user's explicit choice wins
     start = time.perf_counter()
     distances, errors = {}, {}
