@@ -52,6 +52,18 @@ class TrainNerfConfig:
 
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
     """Overrides of the field's hyperparameters, e.g. {"log2_hashmap_size": 17}."""
+    init: Literal["default", "fresh"] = "default"
+    """How the field's embedding hyperparameter is set: the type's default, or FreSh (before training, the value
+    whose untrained output spectrum best matches the signal's; siren: first_omega, ffn: sigma, finer: bias_scale,
+    hash: finest_resolution with a high-value table init)."""
+    fresh_candidates: Optional[list[float]] = None
+    """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
+    fresh_seeds: int = 4
+    """Untrained fields per candidate whose distances FreSh averages."""
+    fresh_views: int = 4
+    """Training views FreSh compares against renders of the untrained field."""
+    fresh_side: int = 64
+    """Side (pixels) of those views and renders."""
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -80,6 +92,16 @@ class TrainImageConfig:
     progress: bool = True
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
     """Overrides of the field's hyperparameters, e.g. {"hidden_dim": 128}."""
+    init: Literal["default", "fresh"] = "default"
+    """How the field's embedding hyperparameter is set: the type's default, or FreSh (before training, the value
+    whose untrained output spectrum best matches the signal's; siren: first_omega, ffn: sigma, finer: bias_scale,
+    hash: finest_resolution with a high-value table init)."""
+    fresh_candidates: Optional[list[float]] = None
+    """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
+    fresh_seeds: int = 5
+    """Untrained fields per candidate whose distances FreSh averages."""
+    fresh_side: int = 512
+    """FreSh compares spectra on a square of side min(H, W, fresh_side)."""
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -110,6 +132,16 @@ class TrainSdfConfig:
     progress: bool = True
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
     """Overrides of the field's hyperparameters."""
+    init: Literal["default", "fresh"] = "default"
+    """How the field's embedding hyperparameter is set: the type's default, or FreSh (before training, the value
+    whose untrained output spectrum best matches the signal's; siren: first_omega, ffn: sigma, finer: bias_scale,
+    hash: finest_resolution with a high-value table init)."""
+    fresh_candidates: Optional[list[float]] = None
+    """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
+    fresh_seeds: int = 5
+    """Untrained fields per candidate whose distances FreSh averages."""
+    fresh_grid: int = 64
+    """FreSh compares spectra of the SDF sampled on a fresh_grid^3 grid."""
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}

@@ -11,6 +11,7 @@ import torch
 from tqdm import tqdm
 
 from fields.datasets import RaySampler, composite_background, find_scene, load_scene
+from fields.init import select_for_views, training_views
 from fields.models import make_field
 from fields.render import OccupancyGrid
 from fields.render.volume import render_rays
@@ -72,7 +73,14 @@ class NerfTrainer:
         self.max_steps, self.max_time = self._budgets()
         self.target_samples = config.target_samples or (1 << 18 if self.device.type == "cuda" else 1 << 16)
         aabb = [float(v) for v in self.train_data.aabb]
-        self.field = make_field("radiance", config.field, aabb=aabb, **config.field_options).to(self.device)
+        self.fresh, field_options = None, dict(config.field_options)
+        if config.init == "fresh" and config.resume:  # a resumed run keeps the value selected at its start
+            field_options |= self._selected_options()
+        elif config.init == "fresh":
+            self.fresh = self._select_fresh(aabb, field_options)
+            field_options |= self.fresh.options()
+        torch.manual_seed(config.seed)
+        self.field = make_field("radiance", config.field, aabb=aabb, **field_options).to(self.device)
         self.grid = OccupancyGrid(aabb, resolution=config.grid_resolution, levels=config.grid_levels).to(self.device)
         base_lr = config.lr or type(self.field.backbone).default_lr("radiance")
         groups = self.field.param_groups(base_lr)
@@ -90,6 +98,23 @@ class NerfTrainer:
             self._resume()
 
     # ----------------------------------------------------------------- setup
+    def _select_fresh(self, aabb: list[float], field_options: dict):
+        c = self.config
+        if c.fresh_views < 1 or c.fresh_side < 8:
+            raise ValueError("--fresh-views must be at least 1 and --fresh-side at least 8")
+        cameras, images = training_views(self.train_data, c.fresh_views, c.fresh_side)
+        result = select_for_views(c.field, cameras, images, aabb, field_options, c.fresh_candidates, c.fresh_seeds,
+                                  device=self.device)
+        print(result.table())
+        return result
+
+    def _selected_options(self) -> dict:
+        path = self.output / "fresh.json"
+        if not path.exists():
+            raise ResumeError(f"--resume --init fresh: no {path} (was the run started with --init fresh?)")
+        saved = json.loads(path.read_text())
+        return {**saved["fixed"], saved["option"]: saved["value"]}
+
     def _budgets(self) -> tuple[int, float | None]:
         c = self.config
         if c.max_steps is None and c.max_time is None and self.device.type == "cpu":
@@ -194,10 +219,14 @@ class NerfTrainer:
     def run(self) -> TrainResult:
         c = self.config
         (self.output / "checkpoints").mkdir(parents=True, exist_ok=True)
+        fresh = {"fresh": self.fresh.to_json()} if self.fresh is not None else {}
         with open(self.output / "config.json", "w") as f:
             json.dump(self.config.to_json() | {"max_steps": self.max_steps, "max_time": self.max_time,
-                                               "device": str(self.device), "scene_name": self.scene_name}, f,
-                      indent=1)
+                                               "device": str(self.device), "scene_name": self.scene_name} | fresh,
+                      f, indent=1)
+        if self.fresh is not None:
+            with open(self.output / "fresh.json", "w") as f:
+                json.dump(self.fresh.to_json(), f, indent=1)
         budget = f"{self.max_steps} steps" + (f" or {self.max_time:.0f} s" if self.max_time else "")
         print(f"training {c.field} field on {self.scene_name} ({self.train_data.num_images} views) on {self.device}, "
               f"budget {budget}; {self.field.num_parameters() / 1e6:.2f} M parameters; run folder {self.output}")
@@ -248,7 +277,7 @@ class NerfTrainer:
         if not interrupted and c.eval_every > 0:
             final = self.validate(every=c.eval_every)
             final |= {"split": "val", "every": c.eval_every, "background": "white", "step": self.step,
-                      "train_seconds": self.elapsed}
+                      "train_seconds": self.elapsed} | fresh
             with open(self.output / "eval_val.json", "w") as f:
                 json.dump(final, f, indent=1)
             print(f"val (every {c.eval_every}th view, white background): PSNR {final['psnr']:.2f} dB, "

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from fields.datasets.mesh_sdf import Mesh, SdfSamples, inside, load_mesh, normalize_mesh
+from fields.init import sdf_grid_target, select_for_volume
 from fields.geometry_metrics import (chamfer_distance, grid_points, occupancy_iou, sample_mesh_points, sdf_volume,
                                      zero_level_surface)
 from fields.models import make_field
@@ -37,8 +38,18 @@ class SdfTrainer:
         self.config = config
         self.device = resolve_device(config.device)
         self.mesh, self.normalization = normalize_mesh(load_mesh(config.mesh))
+        self.fresh = None
+        field_options = dict(config.field_options)
+        if config.init == "fresh":
+            if config.fresh_grid < 8:
+                raise ValueError("--fresh-grid must be at least 8")
+            self.fresh = select_for_volume(config.field, sdf_grid_target(self.mesh, config.fresh_grid),
+                                           field_options, config.fresh_candidates, config.fresh_seeds,
+                                           device=self.device)
+            print(self.fresh.table())
+            field_options |= self.fresh.options()
         torch.manual_seed(config.seed)
-        self.field = make_field("sdf", config.field, **config.field_options).to(self.device)
+        self.field = make_field("sdf", config.field, **field_options).to(self.device)
         self.output = Path(config.output) if config.output else default_output("sdf", Path(config.mesh).stem,
                                                                                  config.field)
         self.samples = SdfSamples(self.mesh, config.pool_size, config.seed).to(self.device)
@@ -62,6 +73,8 @@ class SdfTrainer:
         metrics |= {**fit, "field": c.field, "field_config": self.field.config,
                     "num_parameters": self.field.num_parameters(), "size_mb": self.field.size_mb(),
                     "mesh": str(c.mesh)}
+        if self.fresh is not None:
+            metrics["fresh"] = self.fresh.to_json()
         write_json(self.output / "metrics.json", metrics)
         save_training_state(self.output / "checkpoints" / "latest.safetensors", self.field, None, self.optimizer,
                             {"mesh_path": str(Path(c.mesh).resolve()), "normalization": self.normalization.to_json(),

@@ -126,8 +126,10 @@ class Siren(CoordinateMLP):
 
 @register_backbone
 class Finer(Siren):
-    """FINER: variable-periodic sin((|h| + 1) h). The first layer's bias is drawn from U(-k, k) with k =
-    ``bias_scale``, which widens the initial spectrum (the hyperparameter FreSh selects for this family)."""
+    """FINER: variable-periodic sin(omega (|h| + 1) h) on h = W z + b, with omega multiplying the whole
+    pre-activation (FINER's own form, unlike the Siren layers above), and the scale |h| + 1 held constant in
+    backprop (FINER's default). The first layer's bias is drawn from U(-k, k) with k = ``bias_scale``: a larger k
+    puts units on the steeper part of the activation and widens the initial spectrum (what FreSh selects)."""
     backbone_type = "finer"
 
     def __init__(self, in_dim: int, out_dim: int, first_omega: float = 30.0, hidden_omega: float = 30.0,
@@ -136,5 +138,9 @@ class Finer(Siren):
         with torch.no_grad():
             self.hidden[0].bias.uniform_(-bias_scale, bias_scale)
 
+    def layer_input(self, index: int, z: torch.Tensor) -> torch.Tensor:
+        return z
+
     def activation(self, index: int, pre: torch.Tensor) -> torch.Tensor:
-        return torch.sin((pre.abs() + 1.0) * pre)
+        scale = pre.detach().abs() + 1.0
+        return torch.sin(self.omegas[index] * scale * pre)
