@@ -53,6 +53,15 @@ class TrainNerfConfig:
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
     """Overrides of the field's hyperparameters, e.g. {"log2_hashmap_size": 17}."""
 
+    cam: bool = False
+    """Coordinate-aware modulation (CAM) of the hidden layers by the view direction in the colour head (any field type)."""
+    cam_resolution: Optional[tuple[int, ...]] = None
+    """CAM grid resolution (default 10 3: azimuth x elevation)."""
+    quantize: bool = False
+    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
+    cam_trunk_resolution: Optional[int] = None
+    """Also modulate the trunk of mlp/ffn/siren/finer fields by xyz through additive tri-planes of this resolution."""
+
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
@@ -80,6 +89,13 @@ class TrainImageConfig:
     progress: bool = True
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
     """Overrides of the field's hyperparameters, e.g. {"hidden_dim": 128}."""
+
+    cam: bool = False
+    """Coordinate-aware modulation (CAM) of the hidden layers by the pixel (mlp, ffn, siren, finer)."""
+    cam_resolution: Optional[tuple[int, ...]] = None
+    """CAM grid resolution (default 32 32)."""
+    quantize: bool = False
+    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -110,6 +126,13 @@ class TrainSdfConfig:
     progress: bool = True
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
     """Overrides of the field's hyperparameters."""
+
+    cam: bool = False
+    """Coordinate-aware modulation (CAM) of the hidden layers by the point through additive xy/xz/yz planes (mlp, ffn, siren, finer)."""
+    cam_resolution: Optional[tuple[int, ...]] = None
+    """CAM grid resolution (default 16)."""
+    quantize: bool = False
+    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}

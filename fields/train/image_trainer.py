@@ -7,6 +7,7 @@ from fields.datasets.image import load_image
 from fields.metrics import psnr
 from fields.models import make_field
 from fields.train.checkpointing import save_training_state
+from fields.train.method_options import method_field_options
 from fields.train.config import TrainImageConfig
 from fields.train.evaluation import save_png
 from fields.train.fit_loop import default_output, make_optimizer, run_fit, write_json
@@ -26,7 +27,7 @@ class ImageTrainer:
         height, width, _ = self.image.shape
         torch.manual_seed(config.seed)
         self.field = make_field("image", config.field, height=height, width=width,
-                                **config.field_options).to(self.device)
+                                **method_field_options("image", config)).to(self.device)
         self.output = Path(config.output) if config.output else default_output("images", Path(config.image).stem,
                                                                                  config.field)
         uv = self.field.pixel_coordinates()

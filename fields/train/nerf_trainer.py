@@ -15,6 +15,7 @@ from fields.models import make_field
 from fields.render import OccupancyGrid
 from fields.render.volume import render_rays
 from fields.train.checkpointing import load_field, restore_optimizer, save_training_state
+from fields.train.method_options import method_field_options
 from fields.train.config import TrainNerfConfig
 from fields.train.evaluation import evaluate_views
 from fields.train.schedule import lr_factor, training_progress
@@ -72,7 +73,8 @@ class NerfTrainer:
         self.max_steps, self.max_time = self._budgets()
         self.target_samples = config.target_samples or (1 << 18 if self.device.type == "cuda" else 1 << 16)
         aabb = [float(v) for v in self.train_data.aabb]
-        self.field = make_field("radiance", config.field, aabb=aabb, **config.field_options).to(self.device)
+        self.field = make_field("radiance", config.field, aabb=aabb,
+                                **method_field_options("radiance", config)).to(self.device)
         self.grid = OccupancyGrid(aabb, resolution=config.grid_resolution, levels=config.grid_levels).to(self.device)
         base_lr = config.lr or type(self.field.backbone).default_lr("radiance")
         groups = self.field.param_groups(base_lr)
@@ -248,7 +250,8 @@ class NerfTrainer:
         if not interrupted and c.eval_every > 0:
             final = self.validate(every=c.eval_every)
             final |= {"split": "val", "every": c.eval_every, "background": "white", "step": self.step,
-                      "train_seconds": self.elapsed}
+                      "train_seconds": self.elapsed, "num_parameters": self.field.num_parameters(),
+                      "size_mb": self.field.size_mb()}
             with open(self.output / "eval_val.json", "w") as f:
                 json.dump(final, f, indent=1)
             print(f"val (every {c.eval_every}th view, white background): PSNR {final['psnr']:.2f} dB, "

@@ -10,6 +10,7 @@ from fields.geometry_metrics import (chamfer_distance, grid_points, occupancy_io
                                      zero_level_surface)
 from fields.models import make_field
 from fields.train.checkpointing import save_training_state
+from fields.train.method_options import method_field_options
 from fields.train.config import TrainSdfConfig
 from fields.train.fit_loop import default_output, make_optimizer, run_fit, write_json
 from fields.train.nerf_trainer import resolve_device
@@ -38,7 +39,7 @@ class SdfTrainer:
         self.device = resolve_device(config.device)
         self.mesh, self.normalization = normalize_mesh(load_mesh(config.mesh))
         torch.manual_seed(config.seed)
-        self.field = make_field("sdf", config.field, **config.field_options).to(self.device)
+        self.field = make_field("sdf", config.field, **method_field_options("sdf", config)).to(self.device)
         self.output = Path(config.output) if config.output else default_output("sdf", Path(config.mesh).stem,
                                                                                  config.field)
         self.samples = SdfSamples(self.mesh, config.pool_size, config.seed).to(self.device)
