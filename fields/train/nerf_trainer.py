@@ -16,6 +16,7 @@ from fields.models import make_field
 from fields.render import OccupancyGrid
 from fields.render.volume import render_rays
 from fields.train.checkpointing import load_field, restore_optimizer, save_training_state
+from fields.train.method_options import method_field_options
 from fields.train.config import TrainNerfConfig
 from fields.train.evaluation import evaluate_views
 from fields.train.schedule import lr_factor, training_progress
@@ -73,7 +74,7 @@ class NerfTrainer:
         self.max_steps, self.max_time = self._budgets()
         self.target_samples = config.target_samples or (1 << 18 if self.device.type == "cuda" else 1 << 16)
         aabb = [float(v) for v in self.train_data.aabb]
-        self.fresh, field_options = None, dict(config.field_options)
+        self.fresh, field_options = None, method_field_options("radiance", config)
         if config.init == "fresh" and config.resume:  # a resumed run keeps the value selected at its start
             field_options |= self._selected_options()
         elif config.init == "fresh":
@@ -277,7 +278,8 @@ class NerfTrainer:
         if not interrupted and c.eval_every > 0:
             final = self.validate(every=c.eval_every)
             final |= {"split": "val", "every": c.eval_every, "background": "white", "step": self.step,
-                      "train_seconds": self.elapsed} | fresh
+                      "train_seconds": self.elapsed, "num_parameters": self.field.num_parameters(),
+                      "size_mb": self.field.size_mb()} | fresh
             with open(self.output / "eval_val.json", "w") as f:
                 json.dump(final, f, indent=1)
             print(f"val (every {c.eval_every}th view, white background): PSNR {final['psnr']:.2f} dB, "

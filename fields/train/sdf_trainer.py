@@ -11,6 +11,7 @@ from fields.geometry_metrics import (chamfer_distance, grid_points, occupancy_io
                                      zero_level_surface)
 from fields.models import make_field
 from fields.train.checkpointing import save_training_state
+from fields.train.method_options import method_field_options
 from fields.train.config import TrainSdfConfig
 from fields.train.fit_loop import default_output, make_optimizer, run_fit, write_json
 from fields.train.nerf_trainer import resolve_device
@@ -39,7 +40,7 @@ class SdfTrainer:
         self.device = resolve_device(config.device)
         self.mesh, self.normalization = normalize_mesh(load_mesh(config.mesh))
         self.fresh = None
-        field_options = dict(config.field_options)
+        field_options = method_field_options("sdf", config)
         if config.init == "fresh":
             if config.fresh_grid < 8:
                 raise ValueError("--fresh-grid must be at least 8")
