@@ -55,3 +55,61 @@ class TrainNerfConfig:
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class TrainImageConfig:
+    image: Path
+    """Image to fit (PNG, JPEG or EXR)."""
+    field: str = "hash"
+    """Field type (any of fields.models.field_types())."""
+    max_steps: Optional[int] = None
+    """Step budget (default 2000)."""
+    max_time: Optional[float] = None
+    """Wall-clock budget in seconds for the training loop."""
+    output: Optional[Path] = None
+    """Run folder (default outputs/images/<image name>/<field>/<time>)."""
+    holdout_every: Optional[int] = None
+    """Hold out every K-th pixel (raster order) from training and report PSNR on those pixels too."""
+    batch_size: Optional[int] = None
+    """Pixels per step (default: every training pixel, up to 2^18)."""
+    lr: Optional[float] = None
+    """Adam learning rate (default: the field type's own)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+    progress: bool = True
+    field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
+    """Overrides of the field's hyperparameters, e.g. {"hidden_dim": 128}."""
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class TrainSdfConfig:
+    mesh: Path
+    """Mesh to fit (OBJ, PLY, OFF, STL); normalised into [-1, 1]^3. Need not be watertight."""
+    field: str = "hash"
+    """Field type (any of fields.models.field_types())."""
+    max_steps: Optional[int] = None
+    """Step budget (default 2000)."""
+    max_time: Optional[float] = None
+    """Wall-clock budget in seconds for the training loop (sampling the mesh and evaluation are not counted)."""
+    output: Optional[Path] = None
+    """Run folder (default outputs/sdf/<mesh name>/<field>/<time>)."""
+    batch_size: int = 1 << 14
+    """Points per step."""
+    pool_size: int = 1 << 19
+    """Points sampled once (half near the surface, half uniform) with their exact signed distances."""
+    lr: Optional[float] = None
+    """Adam learning rate (default: the field type's own)."""
+    eval_resolution: int = 128
+    """Grid for the occupancy IoU and the marching-cubes surface of the Chamfer distance."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+    progress: bool = True
+    field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
+    """Overrides of the field's hyperparameters."""
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}

@@ -8,8 +8,8 @@ from fields.models.backbone import Backbone, register_backbone
 from fields.models.layers import relu_mlp
 
 _RADIANCE = dict(n_levels=16, log2_hashmap_size=19, base_resolution=16, finest_resolution=2048)
-_SDF = dict(n_levels=16, log2_hashmap_size=19, base_resolution=16, finest_resolution=1024)
-_IMAGE = dict(n_levels=16, log2_hashmap_size=18, base_resolution=16, finest_resolution=1024)
+_SDF = dict(n_levels=16, log2_hashmap_size=17, base_resolution=16, finest_resolution=512)
+_IMAGE = dict(n_levels=16, log2_hashmap_size=17, base_resolution=16, finest_resolution=1024)
 
 
 @register_backbone
