@@ -20,7 +20,8 @@ DEFAULT_STEPS = 2000
 CHAMFER_POINTS = 100_000
 
 
-def evaluate_sdf(sdf_fn, mesh: Mesh, resolution: int, device, true_inside: np.ndarray | None = None) -> dict:
+def evaluate_sdf(sdf_fn, mesh: Mesh, resolution: int, device, true_inside: np.ndarray | None = None,
+                 chamfer_points: int = CHAMFER_POINTS) -> dict:
     """IoU of sdf < 0 against the winding-number inside test on a resolution^3 grid, and the Chamfer distance of the
     marching-cubes surface to the mesh (in normalised units, and relative to the mesh's bounding-box diagonal)."""
     volume = sdf_volume(sdf_fn, resolution, device)
@@ -28,8 +29,8 @@ def evaluate_sdf(sdf_fn, mesh: Mesh, resolution: int, device, true_inside: np.nd
         true_inside = inside(mesh, grid_points(resolution))
     iou = occupancy_iou(volume.reshape(-1) < 0.0, true_inside)
     vertices, faces = zero_level_surface(volume)
-    chamfer = chamfer_distance(sample_mesh_points(vertices, faces, CHAMFER_POINTS, seed=1),
-                               sample_mesh_points(mesh.vertices, mesh.faces, CHAMFER_POINTS, seed=2))
+    chamfer = chamfer_distance(sample_mesh_points(vertices, faces, chamfer_points, seed=1),
+                               sample_mesh_points(mesh.vertices, mesh.faces, chamfer_points, seed=2))
     diagonal = float(np.linalg.norm(mesh.bounds[1] - mesh.bounds[0]))
     return {"iou": iou, "chamfer": chamfer, "chamfer_relative": chamfer / diagonal, "eval_resolution": resolution}
 
