@@ -57,7 +57,7 @@ class ConvertConfig:
     """Composite teacher and student on the same random background per ray (teaches the student opacity)."""
     views_per_round: int = 100
     """Random views drawn per round (with --real-views: the training views)."""
-    round_steps: int = 100
+    round_steps: int = 50
     """Steps per round of views; hard poses are chosen at the end of each round."""
     hard_pose_ratio: float = 0.1
     """Share of a round's views counted as hard."""

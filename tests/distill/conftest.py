@@ -42,3 +42,13 @@ def hash_teacher(procedural_scene, tmp_path_factory):
                                 val_views=0, eval_every=1, save_every=10**6, target_samples=1 << 13,
                                 grid_resolution=32, field_options=tiny_options("hash"))).run()
     return out / "checkpoints" / "latest.safetensors"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These tests run many tiny batches: on a loaded 2-core machine a second intra-op thread makes them ~10x
+    slower instead of faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -17,7 +17,8 @@ from tests.distill.conftest import tiny_options, write_teacher
 
 def make_config(teacher, to, tmp_path, **overrides) -> ConvertConfig:
     options = dict(checkpoint=teacher, to=to, device="cpu", max_steps=3, output=tmp_path / f"to_{to}",
-                   progress=False, val_views=0, eval_every=0, target_samples=1 << 11, field_options=tiny_options(to))
+                   progress=False, val_views=0, eval_every=0, target_samples=1 << 11,
+                   field_options=tiny_options(to) if to in field_types() else {})
     return ConvertConfig(**(options | overrides))
 
 
@@ -34,6 +35,7 @@ def fixed_batch_loss(distiller: Distiller, stage: int) -> float:
         return float(distillation_loss(stage, 0, student, teacher, distiller.weights)[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage, bounds", [(1, (1.0, 1.0)), (2, (0.0, 1.0)), (3, (0.0, 0.0))])
 def test_each_stage_lowers_its_loss(hash_teacher, tmp_path, stage, bounds):
     distiller = Distiller(make_config(hash_teacher, "mlp", tmp_path, max_steps=60, stage1_end=bounds[0],
@@ -46,7 +48,7 @@ def test_each_stage_lowers_its_loss(hash_teacher, tmp_path, stage, bounds):
 
 
 def test_student_is_an_ordinary_checkpoint(hash_teacher, procedural_scene, tmp_path):
-    result = Distiller(make_config(hash_teacher, "mlp", tmp_path, max_steps=4, eval_every=1)).run()
+    result = Distiller(make_config(hash_teacher, "mlp", tmp_path, max_steps=4, eval_every=3)).run()
     field, grid, meta = load_field(result.output / "checkpoints" / "latest.safetensors")
     assert field.field_type == "mlp" and grid is not None
     assert meta["step"] == 4 and meta["scene"] == procedural_scene.name
@@ -100,8 +102,13 @@ def test_real_views_are_the_training_views(hash_teacher, tmp_path):
     torch.testing.assert_close(distiller.views.c2w, distiller.training_views.c2w)
 
 
-@pytest.mark.parametrize("teacher_type", field_types())
-@pytest.mark.parametrize("student_type", field_types())
+def _pairs():
+    """Every (teacher, student) pair; those not involving a hash teacher or an mlp student are marked slow."""
+    return [pytest.param(t, s, marks=() if t == "hash" or s == "mlp" else pytest.mark.slow)
+            for t in field_types() for s in field_types()]
+
+
+@pytest.mark.parametrize("teacher_type, student_type", _pairs())
 def test_every_type_converts_to_every_type(procedural_scene, tmp_path, teacher_type, student_type):
     teacher = write_teacher(tmp_path / "teacher" / "latest.safetensors", procedural_scene, teacher_type)
     distiller = Distiller(make_config(teacher, student_type, tmp_path, max_steps=2, stage1_end=0.0,
@@ -116,7 +123,7 @@ def test_every_type_converts_to_every_type(procedural_scene, tmp_path, teacher_t
 
 def test_unknown_target_type_lists_the_valid_ones(hash_teacher, tmp_path):
     with pytest.raises(ConvertError, match="valid types: " + ", ".join(field_types())):
-        Distiller(make_config(hash_teacher, "nosuch", tmp_path, field_options={}))
+        Distiller(make_config(hash_teacher, "nosuch", tmp_path))
     assert not (tmp_path / "to_nosuch").exists()
 
 
