@@ -31,7 +31,7 @@ class Gui:
         viewer = self.viewer
         with gui.add_folder("Render"):
             self.mode = gui.add_dropdown("Render mode", viewer.renderer.modes, initial_value=viewer.mode)
-            self.max_resolution = gui.add_slider("Max resolution", 64, 2048, 32, viewer.max_resolution,
+            self.max_resolution = gui.add_slider("Max resolution", 32, 2048, 32, viewer.max_resolution,
                                                  hint="long side of the frame once the camera rests")
             self.target_fps = gui.add_slider("Target fps (moving)", 2.0, 60.0, 1.0, viewer.resolution.target_fps,
                                              hint="the moving frame's size follows measured rays/s and this rate")

@@ -16,7 +16,7 @@ from fields.viewer.gui import Gui
 from fields.viewer.render_loop import ClientRenderLoop, ResolutionControl
 from fields.viewer.renderers import ImageRenderer, make_renderer
 
-WARM_UP_SIZE = 64  # a first frame rendered before serving: loads kernels and measures rays/s
+WARM_UP_SIZE = 32  # a first frame rendered before serving: loads kernels and measures rays/s
 
 
 class ViewerError(ValueError):
@@ -208,8 +208,9 @@ class Viewer:
         camera = client.camera
         return pinhole_from_viser(camera.wxyz, camera.position, camera.fov, width, height)
 
-    @staticmethod
-    def _send(client, image: np.ndarray, moving: bool) -> None:
+    def _send(self, client, image: np.ndarray, moving: bool) -> None:
+        if client.client_id not in self.loops:
+            return  # the browser left while this frame was rendered
         # JPEG keeps moving frames small and fast; a resting view is sent lossless.
         if moving:
             client.scene.set_background_image(image, format="jpeg", jpeg_quality=40)

@@ -69,11 +69,12 @@ class TrainingLink(TrainingCallbacks):
             self.on_stats(self.stats)
 
 
-def attach_viewer(trainer, link: TrainingLink, host: str = "127.0.0.1", port: int = 7007):
-    """A :class:`~fields.viewer.server.Viewer` of ``trainer``'s field, its training cameras and controls."""
+def attach_viewer(trainer, link: TrainingLink, host: str = "127.0.0.1", port: int = 7007, **options):
+    """A :class:`~fields.viewer.server.Viewer` of ``trainer``'s field, its training cameras and controls
+    (``options``: more Viewer arguments, e.g. max_resolution)."""
     from fields.viewer.server import Viewer
 
     c = trainer.config
     return Viewer(trainer.field, trainer.grid, cameras=trainer.train_data, training=link, host=host, port=port,
                   render_options={"render_step_size": c.render_step_size, "cone_angle": c.cone_angle},
-                  output_dir=trainer.output / "viewer")
+                  output_dir=trainer.output / "viewer", **options)
