@@ -51,8 +51,12 @@ class Gui:
         def _(_) -> None:
             viewer.resolution.target_fps = float(self.target_fps.value)
 
-    def _render_info(self) -> str:
-        return f"render speed: {self.viewer.resolution.rays_per_second / 1e3:.0f} k rays/s"
+    def _render_info(self, size: tuple[int, int] | None = None) -> str:
+        text = f"render speed: {self.viewer.resolution.rays_per_second / 1e3:.0f} k rays/s"
+        return text + (f", last full frame {size[0]} x {size[1]}" if size else "")
+
+    def show_render_speed(self, width: int, height: int) -> None:
+        self.render_info.content = self._render_info((width, height))
 
     # ------------------------------------------------------------ training
     def _training_controls(self, gui) -> None:
@@ -95,8 +99,6 @@ class Gui:
             lines.append(f"saved step {stats['saved_step']} to `{stats['saved']}`")
         with self._stats_lock:
             self.stats.content = "  \n".join(lines)
-            if hasattr(self, "render_info"):
-                self.render_info.content = self._render_info()
 
     # ------------------------------------------------------------ scene
     def _scene_controls(self, gui) -> None:

@@ -39,16 +39,20 @@ class ResolutionControl:
         height = math.sqrt(budget / aspect)
         return self._fit(aspect, height, max_resolution)
 
-    def static_size(self, aspect: float, max_resolution: int) -> tuple[int, int]:
-        height = max_resolution if aspect <= 1 else max_resolution / aspect
-        return self._fit(aspect, height, max_resolution)
+    @staticmethod
+    def static_size(aspect: float, max_resolution: int) -> tuple[int, int]:
+        if aspect >= 1:
+            return max_resolution, max(MIN_HEIGHT, round(max_resolution / aspect))
+        return max(1, round(max_resolution * aspect)), max_resolution
 
     @staticmethod
     def _fit(aspect: float, height: float, max_resolution: int) -> tuple[int, int]:
         """(width, height) with the given aspect, the long side at most ``max_resolution``."""
-        height = min(height, max_resolution, max_resolution / aspect)
-        height = max(MIN_HEIGHT, int(height))
-        return max(1, round(height * aspect)), height
+        height = max(MIN_HEIGHT, min(int(height), max_resolution))
+        width = round(height * aspect)
+        if width > max_resolution:
+            width, height = max_resolution, max(MIN_HEIGHT, round(max_resolution / aspect))
+        return max(1, width), height
 
 
 class ClientRenderLoop(threading.Thread):
