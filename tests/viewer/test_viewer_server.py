@@ -10,7 +10,7 @@ import pytest
 from fields.viewer import Viewer, ViewerError, check_port
 from fields.viewer.loading import load_viewer_input
 
-from conftest import ViserTestClient, red_pixels, wait_for
+from conftest import ViserProtocolClient, red_pixels, wait_for
 
 # OpenGL camera 4 units out on -Y looking at the origin, +Z up.
 FRONT = np.array([[1.0, 0, 0, 0], [0, 0, -1, -4.0], [0, 1, 0, 0], [0, 0, 0, 1]])
@@ -25,7 +25,7 @@ def viewer(red_sphere, free_port, tmp_path):
 
 
 def test_a_browser_gets_frames_of_its_camera(viewer):
-    client = ViserTestClient(viewer.server.get_port())
+    client = ViserProtocolClient(viewer.server.get_port())
     try:
         client.send_camera(FRONT, width=320, height=240)
         assert wait_for(lambda: any(fmt == "png" for fmt, _ in client.frames), 20.0), client.frames
@@ -43,7 +43,7 @@ def test_a_browser_gets_frames_of_its_camera(viewer):
 
 
 def test_two_browsers_and_one_leaving_mid_render(viewer):
-    first, second = ViserTestClient(viewer.server.get_port()), ViserTestClient(viewer.server.get_port())
+    first, second = ViserProtocolClient(viewer.server.get_port()), ViserProtocolClient(viewer.server.get_port())
     try:
         first.send_camera(FRONT)
         second.send_camera(FRONT, width=200, height=200)

@@ -10,7 +10,7 @@ from fields.train.config import TrainNerfConfig
 from fields.train.nerf_trainer import NerfTrainer
 from fields.viewer import TrainingLink
 
-from conftest import ViserTestClient, wait_for
+from conftest import ViserProtocolClient, wait_for
 
 SMALL_FIELD = {"log2_hashmap_size": 12, "finest_resolution": 64, "n_levels": 4}
 
@@ -85,7 +85,7 @@ def test_a_browser_watches_a_paused_training_and_it_resumes(procedural_scene, tm
         runner = threading.Thread(target=trainer.run, daemon=True)
         runner.start()
         assert wait_for(lambda: link.step == 1, 60.0)
-        client = ViserTestClient(free_port)
+        client = ViserProtocolClient(free_port)
         client.send_camera(load_scene(procedural_scene, "train").c2w[0].numpy(), width=32, height=32)
         assert wait_for(lambda: any(fmt == "png" for fmt, _ in client.frames), 30.0)
         assert trainer.step == 1 and viewer.gui.stats.content.startswith("step **1**")
