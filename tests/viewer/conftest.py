@@ -55,6 +55,12 @@ class SphereSdf(torch.nn.Module):
     def sdf(self, x):
         return x.norm(dim=-1) - self.radius
 
+    def num_parameters(self) -> int:
+        return 0
+
+    def size_mb(self) -> float:
+        return 0.0
+
 
 @pytest.fixture(scope="session")
 def red_sphere():

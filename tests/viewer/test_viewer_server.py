@@ -1,6 +1,7 @@
 import json
 import socket
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from fields.viewer import Viewer, ViewerError, check_port
 from fields.viewer.loading import load_viewer_input
 
-from conftest import ViserProtocolClient, red_pixels, wait_for
+from conftest import SphereSdf, ViserProtocolClient, red_pixels, wait_for
 
 # OpenGL camera 4 units out on -Y looking at the origin, +Z up.
 FRONT = np.array([[1.0, 0, 0, 0], [0, 0, -1, -4.0], [0, 1, 0, 0], [0, 0, 0, 1]])
@@ -138,3 +139,59 @@ def test_camera_path_records_the_browser_cameras(viewer, tmp_path):
     assert np.allclose(data["frames"][0]["camera_to_world"], FRONT)
     assert np.allclose(data["frames"][1]["camera_to_world"], second)
     assert data["frames"][1]["fov_y_degrees"] == pytest.approx(np.degrees(0.5))
+
+
+def test_sdf_fields_are_sphere_traced_for_the_browser(free_port, tmp_path):
+    viewer = Viewer(SphereSdf(0.5), port=free_port, max_resolution=32, output_dir=tmp_path, verbose=False)
+    client = ViserProtocolClient(free_port)
+    try:
+        assert viewer.renderer.modes == ("rgb", "depth", "opacity", "normals")
+        client.send_camera(FRONT, width=64, height=64)
+        assert wait_for(lambda: any(fmt == "png" for fmt, _ in client.frames), 30.0)
+        full = next(image for fmt, image in client.frames if fmt == "png")
+        assert full.shape == (32, 32, 3)
+        assert (full[16, 16] < 250).all() and (full[0, 0] == 255).all()  # the shaded sphere on white
+    finally:
+        client.close()
+        viewer.close()
+
+
+def test_image_fields_are_a_textured_plane(free_port, tmp_path):
+    from fields.models import make_field
+
+    viewer = Viewer(make_field("image", "mlp", height=16, width=24), port=free_port, output_dir=tmp_path,
+                    verbose=False)
+    client = ViserProtocolClient(free_port)
+    try:
+        client.send_camera(FRONT)
+        assert wait_for(lambda: any(m.get("name") == "/image_field" for m in client.messages), 10.0)
+        time.sleep(0.5)
+        assert not viewer.loops and not client.frames  # nothing is rendered per camera
+    finally:
+        client.close()
+        viewer.close()
+
+
+def test_training_frustums_are_capped_and_jumping_to_one_places_the_camera_there(red_sphere, procedural_scene,
+                                                                                 free_port, tmp_path):
+    from fields.datasets import load_scene
+    from fields.viewer.cameras import c2w_from_viser
+
+    cameras = load_scene(procedural_scene, "train")
+    field, grid = red_sphere
+    viewer = Viewer(field, grid, cameras=cameras, port=free_port, max_resolution=32, max_frustums=5,
+                    output_dir=tmp_path, verbose=False)
+    client = ViserProtocolClient(free_port)
+    try:
+        assert len(viewer.frustums) == 5
+        client.send_camera(FRONT)
+        assert wait_for(lambda: viewer.server.get_clients(), 10.0)
+        handle = next(iter(viewer.server.get_clients().values()))
+        viewer.jump_to_training_camera(handle, 7)
+        placed = c2w_from_viser(handle.camera.wxyz, handle.camera.position)
+        assert np.allclose(placed, cameras.c2w[7].numpy(), atol=1e-5)
+        fy = float(cameras.intrinsics[7, 1])
+        assert handle.camera.fov == pytest.approx(2 * np.arctan(0.5 * cameras.height / fy))
+    finally:
+        client.close()
+        viewer.close()
