@@ -110,8 +110,8 @@ def main() -> None:
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print_results(f"viewer frame rate, lego hash field {checkpoint} (step {loaded.meta.get('step')}; {device}; "
                   f"render + JPEG 40 per frame)", rows, ["size", "frames", "s_per_frame", "fps", "rays_per_s"])
-    print_results("viewer latency (browser stand-in over viser's websocket, 1200x800 canvas; startup = load-free "
-                  "viewer start incl. warm-up)",
+    print_results("viewer latency (browser stand-in over viser's websocket, 1200x800 canvas; startup: from the "
+                  "loaded checkpoint to a serving viewer, incl. its warm-up render)",
                   [latency | {"moving_size_for_10fps": f"{moving[0]}x{moving[1]}"}],
                   list(latency) + ["moving_size_for_10fps"])
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())

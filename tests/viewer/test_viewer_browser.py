@@ -6,7 +6,7 @@ from PIL import Image
 from fields.viewer import Viewer
 
 from chromium import Chromium, find_chromium
-from conftest import red_pixels, wait_for
+from viewer_helpers import red_pixels, wait_for
 
 pytestmark = pytest.mark.skipif(find_chromium() is None,
                                 reason="no chromium on PATH (scripts/test.sh installs Debian's chromium)")

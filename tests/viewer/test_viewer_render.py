@@ -10,7 +10,7 @@ from fields.viewer.renderers import (ImageRenderer, RadianceRenderer, RenderInte
                                      make_renderer, strip_cameras)
 from fields.viewer.sdf_render import render_sdf_rays
 
-from conftest import SPHERE_RADIUS, SphereSdf
+from viewer_helpers import SPHERE_RADIUS, SphereSdf
 
 
 def look_at_origin(distance: float, size: int, fov: float = 40.0) -> PinholeCamera:

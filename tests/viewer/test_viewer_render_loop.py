@@ -8,7 +8,7 @@ from fields.render.camera import PinholeCamera
 from fields.viewer.render_loop import ClientRenderLoop, ResolutionControl
 from fields.viewer.renderers import RenderInterrupted
 
-from conftest import wait_for
+from viewer_helpers import wait_for
 
 
 def test_moving_frames_follow_the_ray_budget():

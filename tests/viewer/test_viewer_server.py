@@ -11,7 +11,7 @@ import pytest
 from fields.viewer import Viewer, ViewerError, check_port
 from fields.viewer.loading import load_viewer_input
 
-from conftest import SphereSdf, ViserProtocolClient, red_pixels, wait_for
+from viewer_helpers import SphereSdf, ViserProtocolClient, red_pixels, wait_for
 
 # OpenGL camera 4 units out on -Y looking at the origin, +Z up.
 FRONT = np.array([[1.0, 0, 0, 0], [0, 0, -1, -4.0], [0, 1, 0, 0], [0, 0, 0, 1]])

@@ -10,7 +10,7 @@ from fields.train.config import TrainNerfConfig
 from fields.train.nerf_trainer import NerfTrainer
 from fields.viewer import TrainingLink
 
-from conftest import ViserProtocolClient, wait_for
+from viewer_helpers import ViserProtocolClient, wait_for
 
 SMALL_FIELD = {"log2_hashmap_size": 12, "finest_resolution": 64, "n_levels": 4}
 
