@@ -50,6 +50,14 @@ class TrainNerfConfig:
     progress: bool = True
     """Show a progress bar."""
 
+    viewer: bool = False
+    """Serve a live browser viewer of the field while it trains (apps/train_nerf.py prints its URL)."""
+    viewer_host: str = "127.0.0.1"
+    """Interface the viewer listens on; 0.0.0.0 serves other machines too."""
+    viewer_port: int = 7007
+    viewer_wait: bool = True
+    """Keep the viewer open after training until Ctrl+C."""
+
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
     """Overrides of the field's hyperparameters, e.g. {"log2_hashmap_size": 17}."""
     init: Literal["default", "fresh"] = "default"
