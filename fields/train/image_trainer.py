@@ -4,9 +4,11 @@ from pathlib import Path
 import torch
 
 from fields.datasets.image import load_image
+from fields.init import select_for_image
 from fields.metrics import psnr
 from fields.models import make_field
 from fields.train.checkpointing import save_training_state
+from fields.train.method_options import method_field_options
 from fields.train.config import TrainImageConfig
 from fields.train.evaluation import save_png
 from fields.train.fit_loop import default_output, make_optimizer, run_fit, write_json
@@ -24,9 +26,16 @@ class ImageTrainer:
         self.device = resolve_device(config.device)
         self.image = load_image(config.image).to(self.device)
         height, width, _ = self.image.shape
+        self.fresh = None
+        field_options = method_field_options("image", config)
+        if config.init == "fresh":
+            self.fresh = select_for_image(config.field, self.image, field_options, config.fresh_candidates,
+                                          config.fresh_seeds, config.fresh_side, device=self.device)
+            print(self.fresh.table())
+            field_options |= self.fresh.options()
         torch.manual_seed(config.seed)
         self.field = make_field("image", config.field, height=height, width=width,
-                                **config.field_options).to(self.device)
+                                **field_options).to(self.device)
         self.output = Path(config.output) if config.output else default_output("images", Path(config.image).stem,
                                                                                  config.field)
         uv = self.field.pixel_coordinates()
@@ -77,6 +86,8 @@ class ImageTrainer:
                    "num_parameters": self.field.num_parameters(), "size_mb": self.field.size_mb(),
                    "image": str(c.image), "height": height, "width": width, "holdout_every": c.holdout_every,
                    "batch_size": self.batch_size}
+        if self.fresh is not None:
+            metrics["fresh"] = self.fresh.to_json()
         write_json(self.output / "metrics.json", metrics)
         save_training_state(self.output / "checkpoints" / "latest.safetensors", self.field, None, self.optimizer,
                             {"image_path": str(Path(c.image).resolve()), "step": fit["steps"],
