@@ -35,7 +35,9 @@ class HashEncoding(torch.nn.Module):
         log2_hashmap_size: int = 19,
         base_resolution: int = 16,
         finest_resolution: int = 2048,
+        init_scale: float = 1e-4,
     ):
+        """``init_scale``: features start U(-init_scale, init_scale) (a weight choice, so not part of ``config``)."""
         super().__init__()
         if input_dim not in (2, 3):
             raise ValueError(f"HashEncoding: input_dim must be 2 or 3, got {input_dim}")
@@ -45,6 +47,8 @@ class HashEncoding(torch.nn.Module):
             raise ValueError(f"HashEncoding: log2_hashmap_size must be in [1, 31], got {log2_hashmap_size}")
         if n_features_per_level not in (1, 2, 4, 8):
             raise ValueError(f"HashEncoding: n_features_per_level must be 1, 2, 4 or 8, got {n_features_per_level}")
+        if not init_scale > 0:
+            raise ValueError(f"HashEncoding: init_scale must be positive, got {init_scale}")
         if not 1 <= base_resolution <= finest_resolution:
             raise ValueError(
                 f"HashEncoding: need 1 <= base_resolution <= finest_resolution, got {base_resolution}, "
@@ -64,7 +68,7 @@ class HashEncoding(torch.nn.Module):
         self.resolutions = torch.tensor(resolutions, dtype=torch.int64)
         self.level_offsets = torch.tensor([0, *itertools.accumulate(sizes)], dtype=torch.int64)
         self.embeddings = torch.nn.Parameter(torch.empty(int(self.level_offsets[-1]), n_features_per_level))
-        torch.nn.init.uniform_(self.embeddings, -1e-4, 1e-4)
+        torch.nn.init.uniform_(self.embeddings, -init_scale, init_scale)
 
     @property
     def output_dim(self) -> int:

@@ -50,8 +50,129 @@ class TrainNerfConfig:
     progress: bool = True
     """Show a progress bar."""
 
+    viewer: bool = False
+    """Serve a live browser viewer of the field while it trains (apps/train_nerf.py prints its URL)."""
+    viewer_host: str = "127.0.0.1"
+    """Interface the viewer listens on; 0.0.0.0 serves other machines too."""
+    viewer_port: int = 7007
+    viewer_wait: bool = True
+    """Keep the viewer open after training until Ctrl+C."""
+
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
     """Overrides of the field's hyperparameters, e.g. {"log2_hashmap_size": 17}."""
+    init: Literal["default", "fresh"] = "default"
+    """How the field's embedding hyperparameter is set: the type's default, or FreSh (before training, the value
+    whose untrained output spectrum best matches the signal's; siren: first_omega, ffn: sigma, finer: bias_scale,
+    hash: finest_resolution with a high-value table init)."""
+    fresh_candidates: Optional[list[float]] = None
+    """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
+    fresh_seeds: int = 4
+    """Untrained fields per candidate whose distances FreSh averages."""
+    fresh_views: int = 4
+    """Training views FreSh compares against renders of the untrained field."""
+    fresh_side: int = 64
+    """Side (pixels) of those views and renders."""
+
+    cam: bool = False
+    """Coordinate-aware modulation (CAM) of the hidden layers by the view direction in the colour head (any field type)."""
+    cam_resolution: Optional[tuple[int, ...]] = None
+    """CAM grid resolution (default 10 3: azimuth x elevation)."""
+    quantize: bool = False
+    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
+    cam_trunk_resolution: Optional[int] = None
+    """Also modulate the trunk of mlp/ffn/siren/finer fields by xyz through additive tri-planes of this resolution."""
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class TrainImageConfig:
+    image: Path
+    """Image to fit (PNG, JPEG or EXR)."""
+    field: str = "hash"
+    """Field type (any of fields.models.field_types())."""
+    max_steps: Optional[int] = None
+    """Step budget (default 2000)."""
+    max_time: Optional[float] = None
+    """Wall-clock budget in seconds for the training loop."""
+    output: Optional[Path] = None
+    """Run folder (default outputs/images/<image name>/<field>/<time>)."""
+    holdout_every: Optional[int] = None
+    """Hold out every K-th pixel (raster order) from training and report PSNR on those pixels too."""
+    batch_size: Optional[int] = None
+    """Pixels per step (default: every training pixel, up to 2^18)."""
+    lr: Optional[float] = None
+    """Adam learning rate (default: the field type's own)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+    progress: bool = True
+    field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
+    """Overrides of the field's hyperparameters, e.g. {"hidden_dim": 128}."""
+    init: Literal["default", "fresh"] = "default"
+    """How the field's embedding hyperparameter is set: the type's default, or FreSh (before training, the value
+    whose untrained output spectrum best matches the signal's; siren: first_omega, ffn: sigma, finer: bias_scale,
+    hash: finest_resolution with a high-value table init)."""
+    fresh_candidates: Optional[list[float]] = None
+    """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
+    fresh_seeds: int = 5
+    """Untrained fields per candidate whose distances FreSh averages."""
+    fresh_side: int = 512
+    """FreSh compares spectra on a square of side min(H, W, fresh_side)."""
+
+    cam: bool = False
+    """Coordinate-aware modulation (CAM) of the hidden layers by the pixel (mlp, ffn, siren, finer)."""
+    cam_resolution: Optional[tuple[int, ...]] = None
+    """CAM grid resolution (default 32 32)."""
+    quantize: bool = False
+    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class TrainSdfConfig:
+    mesh: Path
+    """Mesh to fit (OBJ, PLY, OFF, STL); normalised into [-1, 1]^3. Need not be watertight."""
+    field: str = "hash"
+    """Field type (any of fields.models.field_types())."""
+    max_steps: Optional[int] = None
+    """Step budget (default 2000)."""
+    max_time: Optional[float] = None
+    """Wall-clock budget in seconds for the training loop (sampling the mesh and evaluation are not counted)."""
+    output: Optional[Path] = None
+    """Run folder (default outputs/sdf/<mesh name>/<field>/<time>)."""
+    batch_size: int = 1 << 14
+    """Points per step."""
+    pool_size: int = 1 << 19
+    """Points sampled once (half near the surface, half uniform) with their exact signed distances."""
+    lr: Optional[float] = None
+    """Adam learning rate (default: the field type's own)."""
+    eval_resolution: int = 128
+    """Grid for the occupancy IoU and the marching-cubes surface of the Chamfer distance."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+    progress: bool = True
+    field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
+    """Overrides of the field's hyperparameters."""
+    init: Literal["default", "fresh"] = "default"
+    """How the field's embedding hyperparameter is set: the type's default, or FreSh (before training, the value
+    whose untrained output spectrum best matches the signal's; siren: first_omega, ffn: sigma, finer: bias_scale,
+    hash: finest_resolution with a high-value table init)."""
+    fresh_candidates: Optional[list[float]] = None
+    """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
+    fresh_seeds: int = 5
+    """Untrained fields per candidate whose distances FreSh averages."""
+    fresh_grid: int = 64
+    """FreSh compares spectra of the SDF sampled on a fresh_grid^3 grid."""
+
+    cam: bool = False
+    """Coordinate-aware modulation (CAM) of the hidden layers by the point through additive xy/xz/yz planes (mlp, ffn, siren, finer)."""
+    cam_resolution: Optional[tuple[int, ...]] = None
+    """CAM grid resolution (default 16)."""
+    quantize: bool = False
+    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}

@@ -11,10 +11,13 @@ import torch
 from tqdm import tqdm
 
 from fields.datasets import RaySampler, composite_background, find_scene, load_scene
+from fields.init import select_for_views, training_views
 from fields.models import make_field
 from fields.render import OccupancyGrid
 from fields.render.volume import render_rays
+from fields.train.callbacks import TrainingCallbacks
 from fields.train.checkpointing import load_field, restore_optimizer, save_training_state
+from fields.train.method_options import method_field_options
 from fields.train.config import TrainNerfConfig
 from fields.train.evaluation import evaluate_views
 from fields.train.schedule import lr_factor, training_progress
@@ -58,8 +61,9 @@ def resolve_output(config: TrainNerfConfig, scene_name: str) -> Path:
 
 
 class NerfTrainer:
-    def __init__(self, config: TrainNerfConfig):
+    def __init__(self, config: TrainNerfConfig, callbacks: TrainingCallbacks | None = None):
         self.config = config
+        self.callbacks = callbacks or TrainingCallbacks()  # e.g. the live viewer (fields.viewer.TrainingLink)
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.scene_path = find_scene(config.scene, config.data_root)
@@ -72,7 +76,14 @@ class NerfTrainer:
         self.max_steps, self.max_time = self._budgets()
         self.target_samples = config.target_samples or (1 << 18 if self.device.type == "cuda" else 1 << 16)
         aabb = [float(v) for v in self.train_data.aabb]
-        self.field = make_field("radiance", config.field, aabb=aabb, **config.field_options).to(self.device)
+        self.fresh, field_options = None, method_field_options("radiance", config)
+        if config.init == "fresh" and config.resume:  # a resumed run keeps the value selected at its start
+            field_options |= self._selected_options()
+        elif config.init == "fresh":
+            self.fresh = self._select_fresh(aabb, field_options)
+            field_options |= self.fresh.options()
+        torch.manual_seed(config.seed)
+        self.field = make_field("radiance", config.field, aabb=aabb, **field_options).to(self.device)
         self.grid = OccupancyGrid(aabb, resolution=config.grid_resolution, levels=config.grid_levels).to(self.device)
         base_lr = config.lr or type(self.field.backbone).default_lr("radiance")
         groups = self.field.param_groups(base_lr)
@@ -90,6 +101,23 @@ class NerfTrainer:
             self._resume()
 
     # ----------------------------------------------------------------- setup
+    def _select_fresh(self, aabb: list[float], field_options: dict):
+        c = self.config
+        if c.fresh_views < 1 or c.fresh_side < 8:
+            raise ValueError("--fresh-views must be at least 1 and --fresh-side at least 8")
+        cameras, images = training_views(self.train_data, c.fresh_views, c.fresh_side)
+        result = select_for_views(c.field, cameras, images, aabb, field_options, c.fresh_candidates, c.fresh_seeds,
+                                  device=self.device)
+        print(result.table())
+        return result
+
+    def _selected_options(self) -> dict:
+        path = self.output / "fresh.json"
+        if not path.exists():
+            raise ResumeError(f"--resume --init fresh: no {path} (was the run started with --init fresh?)")
+        saved = json.loads(path.read_text())
+        return {**saved["fixed"], saved["option"]: saved["value"]}
+
     def _budgets(self) -> tuple[int, float | None]:
         c = self.config
         if c.max_steps is None and c.max_time is None and self.device.type == "cpu":
@@ -194,10 +222,14 @@ class NerfTrainer:
     def run(self) -> TrainResult:
         c = self.config
         (self.output / "checkpoints").mkdir(parents=True, exist_ok=True)
+        fresh = {"fresh": self.fresh.to_json()} if self.fresh is not None else {}
         with open(self.output / "config.json", "w") as f:
             json.dump(self.config.to_json() | {"max_steps": self.max_steps, "max_time": self.max_time,
-                                               "device": str(self.device), "scene_name": self.scene_name}, f,
-                      indent=1)
+                                               "device": str(self.device), "scene_name": self.scene_name} | fresh,
+                      f, indent=1)
+        if self.fresh is not None:
+            with open(self.output / "fresh.json", "w") as f:
+                json.dump(self.fresh.to_json(), f, indent=1)
         budget = f"{self.max_steps} steps" + (f" or {self.max_time:.0f} s" if self.max_time else "")
         print(f"training {c.field} field on {self.scene_name} ({self.train_data.num_images} views) on {self.device}, "
               f"budget {budget}; {self.field.num_parameters() / 1e6:.2f} M parameters; run folder {self.output}")
@@ -207,11 +239,13 @@ class NerfTrainer:
         interrupted = False
         try:
             while not self._finished():
-                start = time.perf_counter()
-                stats = self.train_step()
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize()
-                self.elapsed += time.perf_counter() - start
+                with self.callbacks.step_guard():
+                    start = time.perf_counter()
+                    stats = self.train_step()
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    step_seconds = time.perf_counter() - start
+                self.elapsed += step_seconds
                 bar.update(1)
                 if stats is not None and stats.get("bad"):
                     bad_steps += 1
@@ -228,6 +262,11 @@ class NerfTrainer:
                     if self.step % c.log_every == 0:
                         self._log({"step": self.step, "time": self.elapsed, "psnr": step_psnr, **stats,
                                    "occupied": self.grid.occupied_fraction()})
+                step_report = {"step": self.step, "step_seconds": step_seconds}
+                if stats is not None:
+                    step_report |= {"loss": stats["loss"], "psnr": psnr_ema,
+                                    "rays_per_second": stats["n_rays"] / max(step_seconds, 1e-9)}
+                self.callbacks.on_step(self, step_report)
                 if self._val_due(last_val_time) and c.val_views > 0:
                     last_val_time = self.elapsed
                     val = self.validate(count=c.val_views)
@@ -248,7 +287,8 @@ class NerfTrainer:
         if not interrupted and c.eval_every > 0:
             final = self.validate(every=c.eval_every)
             final |= {"split": "val", "every": c.eval_every, "background": "white", "step": self.step,
-                      "train_seconds": self.elapsed}
+                      "train_seconds": self.elapsed, "num_parameters": self.field.num_parameters(),
+                      "size_mb": self.field.size_mb()} | fresh
             with open(self.output / "eval_val.json", "w") as f:
                 json.dump(final, f, indent=1)
             print(f"val (every {c.eval_every}th view, white background): PSNR {final['psnr']:.2f} dB, "

@@ -1,0 +1,165 @@
+"""FreSh against the default hyperparameter and against a grid search, on real photographs and on lego.
+
+    python -m bench.fresh images [--size 128 --steps 150 --hidden-dim 128 --seeds 5]
+    python -m bench.fresh lego [--steps 300 --downscale 4]
+
+images: for each skimage.data photograph (centre-cropped to a square, resized to --size, greyscale repeated to
+RGB) and each family (siren: first_omega, ffn: sigma), every candidate of a reduced grid is trained for --steps
+full-image steps with the image trainer; the table gives PSNR (all pixels) with the default value (omega0 = 30,
+sigma = 10), with FreSh's choice among the same candidates, and with the grid's best, and the selection time as a
+fraction of one training run. FreSh over its full published grid is run too (selection only) for its time and pick.
+
+lego: the hash field (finest_resolution) trained for --steps on the downscaled scene, with the default
+(2048, table init 1e-4) and with every grid value at FreSh's high-value table init; val PSNR on every 25th view.
+Torch runs on one thread: on this shared 2-core machine that is ~10x faster than two contending threads.
+"""
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+from bench.timing import print_results
+from fields.datasets import find_scene, load_scene
+from fields.datasets.image import load_image
+from fields.init import FAMILIES, select_for_image, select_for_views, training_views
+from fields.train.config import TrainImageConfig, TrainNerfConfig
+from fields.train.image_trainer import ImageTrainer
+from fields.train.nerf_trainer import NerfTrainer
+
+PHOTOS = ["astronaut", "coffee", "chelsea", "camera", "rocket", "cat", "coins", "moon", "text", "page"]
+GRIDS = {"siren": (10.0, 30.0, 50.0, 80.0, 120.0), "ffn": (2.0, 4.0, 7.0, 10.0, 15.0)}
+DEFAULTS = {"siren": 30.0, "ffn": 10.0, "hash": 2048.0}
+LEGO_GRID = (256.0, 512.0, 1024.0, 2048.0)
+
+
+def photograph(name: str, size: int) -> np.ndarray:
+    from skimage import data, transform
+    image = getattr(data, name)()
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    image = image[..., :3]
+    h, w = image.shape[:2]
+    side = min(h, w)
+    square = image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    resized = transform.resize(square, (size, size), anti_aliasing=True)
+    return (np.clip(resized, 0, 1) * 255).round().astype(np.uint8)
+
+
+def width_options(family: str, hidden_dim: int) -> dict:
+    options = {"hidden_dim": hidden_dim}
+    if family == "ffn":
+        options["n_frequencies"] = hidden_dim // 2  # FreSh's width: cos + sin = hidden
+    return options
+
+
+def train_image(path: Path, family: str, options: dict, steps: int, output: Path) -> dict:
+    config = TrainImageConfig(image=path, field=family, max_steps=steps, output=output, progress=False,
+                              field_options=options)
+    return ImageTrainer(config).run()
+
+
+def run_images(args) -> None:
+    rows, folder = [], Path(tempfile.mkdtemp(prefix="bench_fresh_"))
+    for name in args.photos:
+        path = folder / f"{name}.png"
+        iio.imwrite(path, photograph(name, args.size))
+        image = load_image(path)
+        for family in args.families:
+            option = FAMILIES[family].option
+            base = width_options(family, args.hidden_dim)
+            chosen = select_for_image(family, image, base, GRIDS[family], args.seeds)
+            full = select_for_image(family, image, base, None, args.seeds)
+            psnr, seconds = {}, {}
+            for value in GRIDS[family]:
+                metrics = train_image(path, family, {**base, option: value}, args.steps,
+                                      folder / f"{name}_{family}_{value}")
+                psnr[value], seconds[value] = metrics["psnr"], metrics["train_seconds"]
+            run_seconds = float(np.mean(list(seconds.values())))
+            best = max(psnr, key=psnr.get)
+            rows.append({"image": name, "family": family, "default": DEFAULTS[family],
+                         "psnr_default": psnr[DEFAULTS[family]], "fresh": chosen.value,
+                         "psnr_fresh": psnr[chosen.value], "grid_best": best, "psnr_grid_best": psnr[best],
+                         "select_s": chosen.seconds, "run_s": run_seconds,
+                         "select_frac": chosen.seconds / run_seconds, "full_grid_pick": full.value,
+                         "full_select_s": full.seconds, "psnr_all": {str(k): v for k, v in psnr.items()},
+                         "distances": {str(k): v for k, v in chosen.distances.items()}})
+            print(chosen.table(), flush=True)
+            print(json.dumps(rows[-1]), flush=True)
+    columns = ["image", "family", "psnr_default", "fresh", "psnr_fresh", "grid_best", "psnr_grid_best",
+               "select_s", "run_s", "select_frac", "full_grid_pick", "full_select_s"]
+    for family in args.families:
+        mine = [r for r in rows if r["family"] == family]
+        summary = {"image": "MEAN", "family": family}
+        for key in ("psnr_default", "psnr_fresh", "psnr_grid_best", "select_s", "run_s", "select_frac",
+                    "full_select_s"):
+            summary[key] = float(np.mean([r[key] for r in mine]))
+        rows.append(summary)
+    print_results(f"FreSh on {len(args.photos)} photographs ({args.size}^2, {args.steps} full-image steps, "
+                  f"hidden {args.hidden_dim} x 3, {args.seeds} seeds)", rows, columns)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+def train_lego(args, options: dict, output: Path) -> dict:
+    config = TrainNerfConfig(scene=args.scene, field="hash", max_steps=args.steps, downscale=args.downscale,
+                             output=output, progress=False, val_views=0, eval_every=args.every,
+                             save_every=10**9, field_options=options)
+    result = NerfTrainer(config).run()
+    return {"psnr": result.final_metrics["psnr"], "train_seconds": result.train_seconds}
+
+
+def run_lego(args) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="bench_fresh_lego_"))
+    scene = load_scene(find_scene(args.scene), "train", downscale=args.downscale)
+    cameras, images = training_views(scene, args.views, args.side)
+    chosen = select_for_views("hash", cameras, images, scene.aabb.tolist(), {}, LEGO_GRID, args.seeds)
+    print(chosen.table(), flush=True)
+    rows = [{"run": "default (2048, init 1e-4)", **train_lego(args, {}, folder / "default")}]
+    for value in LEGO_GRID:
+        row = train_lego(args, {**chosen.fixed, "finest_resolution": int(value)}, folder / str(value))
+        rows.append({"run": f"{int(value)}, init {chosen.fixed['table_init_scale']}"
+                            + (" (FreSh)" if value == chosen.value else ""), **row})
+        print(json.dumps(rows[-1]), flush=True)
+    rows.append({"run": "selection", "train_seconds": chosen.seconds,
+                 "psnr": None, "fraction_of_run": chosen.seconds / rows[0]["train_seconds"]})
+    print_results(f"FreSh on lego, hash field ({args.steps} steps, downscale {args.downscale}, val every "
+                  f"{args.every}th view)", rows, ["run", "psnr", "train_seconds", "fraction_of_run"])
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "fresh": chosen.to_json()}, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["images", "lego"])
+    parser.add_argument("--photos", nargs="+", default=PHOTOS[:8])
+    parser.add_argument("--families", nargs="+", default=["siren", "ffn"], choices=sorted(GRIDS))
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=None, help="150 (images) / 300 (lego)")
+    parser.add_argument("--hidden-dim", type=int, default=128)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--scene", default="lego")
+    parser.add_argument("--downscale", type=int, default=4)
+    parser.add_argument("--every", type=int, default=25)
+    parser.add_argument("--views", type=int, default=4, help="training views FreSh compares (lego)")
+    parser.add_argument("--side", type=int, default=64, help="side of the views FreSh renders (lego)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    if args.part == "images":
+        args.steps = args.steps or 150
+        run_images(args)
+    else:
+        args.steps = args.steps or 300
+        run_lego(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Fits an image field to one image: random pixel batches, MSE, PSNR on all pixels and on held-out ones."""
+from pathlib import Path
+
+import torch
+
+from fields.datasets.image import load_image
+from fields.init import select_for_image
+from fields.metrics import psnr
+from fields.models import make_field
+from fields.train.checkpointing import save_training_state
+from fields.train.method_options import method_field_options
+from fields.train.config import TrainImageConfig
+from fields.train.evaluation import save_png
+from fields.train.fit_loop import default_output, make_optimizer, run_fit, write_json
+from fields.train.nerf_trainer import resolve_device
+
+DEFAULT_STEPS = 2000
+MAX_FULL_BATCH = 1 << 18
+
+
+class ImageTrainer:
+    def __init__(self, config: TrainImageConfig):
+        if config.holdout_every is not None and config.holdout_every < 2:
+            raise ValueError("--holdout-every must be at least 2 (every K-th pixel is held out)")
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.image = load_image(config.image).to(self.device)
+        height, width, _ = self.image.shape
+        self.fresh = None
+        field_options = method_field_options("image", config)
+        if config.init == "fresh":
+            self.fresh = select_for_image(config.field, self.image, field_options, config.fresh_candidates,
+                                          config.fresh_seeds, config.fresh_side, device=self.device)
+            print(self.fresh.table())
+            field_options |= self.fresh.options()
+        torch.manual_seed(config.seed)
+        self.field = make_field("image", config.field, height=height, width=width,
+                                **field_options).to(self.device)
+        self.output = Path(config.output) if config.output else default_output("images", Path(config.image).stem,
+                                                                                 config.field)
+        uv = self.field.pixel_coordinates()
+        colors = self.image.reshape(-1, 3)
+        self.train_mask = torch.ones(len(uv), dtype=torch.bool, device=self.device)
+        if config.holdout_every:
+            self.train_mask[:: config.holdout_every] = False
+        self.train_uv, self.train_rgb = uv[self.train_mask], colors[self.train_mask]
+        self.batch_size = config.batch_size or min(len(self.train_uv), MAX_FULL_BATCH)
+        self.lr = config.lr or type(self.field.backbone).default_lr("image")
+        self.optimizer = make_optimizer(self.field, self.lr)
+        self.generator = torch.Generator().manual_seed(config.seed)
+
+    def loss(self) -> torch.Tensor:
+        if self.batch_size >= len(self.train_uv):
+            uv, rgb = self.train_uv, self.train_rgb
+        else:
+            index = torch.randint(0, len(self.train_uv), (self.batch_size,), generator=self.generator)
+            index = index.to(self.device)
+            uv, rgb = self.train_uv[index], self.train_rgb[index]
+        return torch.nn.functional.mse_loss(self.field.rgb(uv), rgb)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        self.field.eval()
+        reconstruction = self.field.render()
+        target = self.image.clamp(0.0, 1.0)
+        metrics = {"psnr": psnr(reconstruction, target)}
+        if self.config.holdout_every:
+            mask = ~self.train_mask.reshape(reconstruction.shape[:2])
+            metrics["psnr_holdout"] = psnr(reconstruction[mask], target[mask])
+            metrics["psnr_train_pixels"] = psnr(reconstruction[~mask], target[~mask])
+        self.field.train()
+        return metrics | {"reconstruction": reconstruction}
+
+    def run(self) -> dict:
+        c = self.config
+        self.output.mkdir(parents=True, exist_ok=True)
+        write_json(self.output / "config.json", c.to_json() | {"device": str(self.device), "lr": self.lr})
+        height, width, _ = self.image.shape
+        print(f"fitting {c.field} image field to {c.image} ({width}x{height}) on {self.device}; "
+              f"{self.field.num_parameters() / 1e6:.3f} M parameters; run folder {self.output}")
+        max_steps = c.max_steps or DEFAULT_STEPS
+        fit = run_fit(self.loss, self.optimizer, max_steps, c.max_time, c.progress, "image")
+        evaluation = self.evaluate()
+        save_png(evaluation.pop("reconstruction").cpu(), self.output / "reconstruction.png")
+        metrics = {**evaluation, **fit, "field": c.field, "field_config": self.field.config,
+                   "num_parameters": self.field.num_parameters(), "size_mb": self.field.size_mb(),
+                   "image": str(c.image), "height": height, "width": width, "holdout_every": c.holdout_every,
+                   "batch_size": self.batch_size}
+        if self.fresh is not None:
+            metrics["fresh"] = self.fresh.to_json()
+        write_json(self.output / "metrics.json", metrics)
+        save_training_state(self.output / "checkpoints" / "latest.safetensors", self.field, None, self.optimizer,
+                            {"image_path": str(Path(c.image).resolve()), "step": fit["steps"],
+                             "train_seconds": fit["train_seconds"], "metrics": metrics, "config": c.to_json()})
+        holdout = f", held-out pixels {metrics['psnr_holdout']:.2f} dB" if c.holdout_every else ""
+        print(f"PSNR {metrics['psnr']:.2f} dB on all pixels{holdout} after {fit['steps']} steps "
+              f"({fit['train_seconds']:.1f} s); outputs in {self.output}")
+        return metrics
