@@ -2,7 +2,8 @@
 scratch on the images; with and without active learning; and the PSNR of other conversions against the teacher.
 
     python -m bench.pvd --teacher outputs/lego/hash/RUN/checkpoints/latest.safetensors [--budget 240]
-        [--to mlp] [--pairs ffn siren finer] [--pair-budget 120] [--downscale 4] [--every 20]
+        [--to mlp] [--pairs ffn siren finer] [--pair-budget 120] [--target-samples 8192] [--downscale 8]
+        [--every 34]
 
 Every model (teacher included) is measured on the same val views (every K-th, downscaled, white background). The
 clocks count distillation / training steps only; evaluation pauses them. Prints tables and JSON.
@@ -47,7 +48,8 @@ def curve(name, runner, field, grid, render, budget, val, every) -> list[dict]:
 
 def distiller(args, to, budget, output, **options) -> Distiller:
     config = ConvertConfig(checkpoint=args.teacher, to=to, max_time=budget, max_steps=10**9, output=output,
-                           progress=False, val_views=0, eval_every=0, **options)
+                           progress=False, val_views=0, eval_every=0,
+                           target_samples=args.target_samples, **options)
     return Distiller(config)
 
 
@@ -58,8 +60,10 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=240.0, help="seconds per curve")
     parser.add_argument("--pairs", nargs="*", default=["ffn", "siren", "finer"])
     parser.add_argument("--pair-budget", type=float, default=120.0)
-    parser.add_argument("--downscale", type=int, default=4)
-    parser.add_argument("--every", type=int, default=20, help="measure every K-th val view")
+    parser.add_argument("--target-samples", type=int, default=1 << 13,
+                        help="samples per step, the same for distillation and training from scratch")
+    parser.add_argument("--downscale", type=int, default=8)
+    parser.add_argument("--every", type=int, default=34, help="measure every K-th val view")
     parser.add_argument("--output", type=Path, default=Path("outputs/bench_pvd"))
     args = parser.parse_args()
 
@@ -76,7 +80,8 @@ def main() -> None:
     del plain
     scratch = NerfTrainer(TrainNerfConfig(scene=str(scene_path), field=args.to,
                                           max_time=args.budget, max_steps=10**9, output=args.output / "scratch",
-                                          progress=False, val_views=0, eval_every=0, save_every=10**9))
+                                          progress=False, val_views=0, eval_every=0, save_every=10**9,
+                                          target_samples=args.target_samples))
     rows += curve("scratch", scratch, scratch.field, scratch.grid, render, args.budget, val, args.every)
     print_results(f"hash -> {args.to} on lego: val PSNR vs wall-clock seconds (teacher {teacher_psnr:.2f} dB; "
                   f"val every {args.every}th view at 1/{args.downscale} resolution, white background)",
