@@ -1,6 +1,6 @@
 """CAM against the same field without it: images (FFN vs FFN+CAM) and lego (MLP NeRF vs MLP+CAM).
 
-    python -m bench.cam images [--size 256] [--steps 500] [--images astronaut coffee chelsea camera]
+    python -m bench.cam images [--size 64] [--steps 300] [--hidden-dim 64] [--n-frequencies 64] [--cam-resolution 8]
     python -m bench.cam lego [--budget 300] [--downscale 2]
 
 images: photographs from skimage.data, resized to size x size (CPU time), fitted by apps/train_image.py's trainer
@@ -50,7 +50,10 @@ def bench_images(args) -> None:
             for holdout in (None, 2):
                 for cam in (False, True):
                     config = TrainImageConfig(image=path, field=args.field, max_steps=args.steps, holdout_every=holdout,
-                                              cam=cam, output=Path(tmp) / f"{name}_{holdout}_{cam}", device="cpu",
+                                              cam=cam, cam_resolution=(args.cam_resolution,) * 2,
+                                              field_options={"hidden_dim": args.hidden_dim,
+                                                             "n_frequencies": args.n_frequencies},
+                                              output=Path(tmp) / f"{name}_{holdout}_{cam}", device="cpu",
                                               progress=False)
                     metrics = ImageTrainer(config).run()
                     rows.append({"image": name, "task": "generalisation" if holdout else "regression",
@@ -62,7 +65,8 @@ def bench_images(args) -> None:
         for field in (args.field, args.field + "+cam"):
             psnrs = [r["psnr"] for r in rows if r["task"] == task and r["field"] == field]
             rows.append({"image": "mean", "task": task, "field": field, "psnr": float(np.mean(psnrs))})
-    print_results(f"{args.field} vs {args.field}+CAM on {len(args.images)} photographs at {args.size}^2, "
+    print_results(f"{args.field} ({args.hidden_dim} wide, {args.n_frequencies} frequencies) vs {args.field}+CAM "
+                  f"({args.cam_resolution}^2 grid per layer) on {len(args.images)} photographs at {args.size}^2, "
                   f"{args.steps} steps (PSNR: all pixels for regression, held-out pixels for generalisation)", rows,
                   ["image", "task", "field", "psnr", "train_s", "steps", "params", "size_mb"])
 
@@ -95,8 +99,11 @@ def main() -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     images = sub.add_parser("images")
     images.add_argument("--images", nargs="+", default=list(IMAGES))
-    images.add_argument("--size", type=int, default=256)
-    images.add_argument("--steps", type=int, default=500)
+    images.add_argument("--size", type=int, default=64, help="side of the resized photographs (CPU time)")
+    images.add_argument("--steps", type=int, default=300)
+    images.add_argument("--hidden-dim", type=int, default=64)
+    images.add_argument("--n-frequencies", type=int, default=64)
+    images.add_argument("--cam-resolution", type=int, default=8)
     images.add_argument("--field", default="ffn")
     lego = sub.add_parser("lego")
     lego.add_argument("--budget", type=float, default=300.0, help="baseline training seconds")

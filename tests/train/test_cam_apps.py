@@ -62,7 +62,7 @@ def test_train_sdf_with_cam(tmp_path):
 
 def test_train_nerf_with_cam(procedural_scene, tmp_path):
     config = TrainNerfConfig(scene=str(procedural_scene), field="mlp", device="cpu", max_steps=5,
-                             output=tmp_path / "run", progress=False, val_views=0, eval_every=2, save_every=10**6,
+                             output=tmp_path / "run", progress=False, val_views=0, eval_every=3, save_every=10**6,
                              target_samples=1 << 12, grid_resolution=16, cam=True, cam_trunk_resolution=4,
                              quantize=True, field_options=TINY_MLP)
     assert train_nerf.main(config) == 0
