@@ -18,7 +18,7 @@ import torch
 from bench.timing import print_results
 from fields.models import field_types
 
-BUNNY = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sdf" / "bunny.obj"
+BUNNY = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sdf" / "bunny.obj"  # or --mesh
 
 
 def _load():

@@ -66,7 +66,8 @@ def test_classify_app_writes_metrics_and_confusion_images(tmp_path):
     folder = tmp_path / "triplanes"
     for planes, points, label, name in zip(collection.planes, collection.points, collection.labels, collection.names):
         job = ShapeJob(f"/meshes/{name}.obj", f"{name}.obj", collection.classes[label])
-        write_result(folder, job, {"planes": planes, "points": points, "decoder": {}, "metrics": {}, "field_config": {}})
+        result = {"planes": planes, "points": points, "decoder": {}, "metrics": {}, "field_config": {}}
+        write_result(folder, job, result)
     run = subprocess.run([sys.executable, str(ROOT / "apps" / "classify_triplanes.py"), "--triplanes", str(folder),
                           "--epochs", "2", "--settings.width", "16", "--settings.layers", "1", "--settings.heads", "2"],
                          capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": ""})

@@ -53,6 +53,7 @@ def test_fit_shape_learns_the_shape_and_is_seeded_by_its_path(meshes):
     assert not torch.equal(fit_shape(path, "box/box_0001.obj", settings)["planes"], first["planes"])
 
 
+@pytest.mark.filterwarnings("ignore:step .*non-finite loss")
 def test_bad_meshes_and_diverged_fits_are_reported_and_skipped_and_reruns_resume(tmp_path, meshes, capsys):
     folder = tmp_path / "meshes"
     for job in find_meshes(meshes):
