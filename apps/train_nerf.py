@@ -3,8 +3,10 @@
     python apps/train_nerf.py --scene lego
     python apps/train_nerf.py --scene lego --max-time 120 --output outputs/quick
     python apps/train_nerf.py --scene lego --output outputs/quick --resume
+    python apps/train_nerf.py --scene lego --viewer [--viewer-port 7007]   # watch it train in a browser
 """
 import sys
+import time
 
 import tyro
 
@@ -14,13 +16,34 @@ from fields.train.nerf_trainer import NerfTrainer, ResumeError
 
 
 def main(config: TrainNerfConfig) -> int:
+    viewer = None
     try:
-        trainer = NerfTrainer(config)
+        link = None
+        if config.viewer:
+            from fields.viewer import TrainingLink, check_port
+
+            check_port(config.viewer_host, config.viewer_port)  # before loading data: a busy port fails fast
+            link = TrainingLink()
+        trainer = NerfTrainer(config, callbacks=link)
+        if config.viewer:
+            from fields.viewer.training import attach_viewer
+
+            viewer = attach_viewer(trainer, link, config.viewer_host, config.viewer_port)
     except (SceneNotFoundError, SceneFormatError, ResumeError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    result = trainer.run()
-    print(f"done: {result.step} steps in {result.train_seconds:.0f} s of training; outputs in {result.output}")
+    try:
+        result = trainer.run()
+        print(f"done: {result.step} steps in {result.train_seconds:.0f} s of training; outputs in {result.output}")
+        if viewer is not None and config.viewer_wait:
+            print(f"the viewer stays open at {viewer.url}; Ctrl+C to quit")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if viewer is not None:
+            viewer.close()
     return 0
 
 

@@ -7,7 +7,9 @@ from fields.models import build_field, field_types, make_field
 
 SMALL = {"hash": dict(n_levels=4, log2_hashmap_size=10, finest_resolution=64),
          "mlp": dict(hidden_dim=32, n_layers=2), "ffn": dict(hidden_dim=32, n_layers=2, n_frequencies=16),
-         "siren": dict(hidden_dim=32, n_layers=2), "finer": dict(hidden_dim=32, n_layers=2)}
+         "siren": dict(hidden_dim=32, n_layers=2), "finer": dict(hidden_dim=32, n_layers=2),
+         "rbf": dict(n_levels=4, log2_hashmap_size=10, finest_resolution=64, n_kernels=8),
+         "triplane": dict(resolution=16, plane_channels=4, hidden_dim=16, n_frequencies=2)}
 
 
 def small_options(field_type):

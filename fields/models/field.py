@@ -5,6 +5,8 @@ import torch
 from torch import nn
 
 from fields.models.backbone import build_backbone
+from fields.models.cam import split_cam_groups
+from fields.models.quantize import quantized_bytes
 
 
 class NeuralField(nn.Module):
@@ -28,16 +30,21 @@ class NeuralField(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def param_groups(self, lr: float) -> list[dict]:
-        """The backbone's groups, then everything else (colour head) at ``lr``."""
+        """The backbone's groups, then everything else (colour head) at ``lr`` (its CAM grids in a "cam" group)."""
         groups = self.backbone.param_groups(lr)
         in_backbone = {id(p) for p in self.backbone.parameters()}
         rest = [p for p in self.parameters() if id(p) not in in_backbone]
-        return groups + ([{"params": rest, "lr": lr}] if rest else [])
+        return groups + split_cam_groups(self, rest, lr)
 
     def size_mb(self) -> float:
-        """Size of the parameters (and stored buffers) at their current precision, in MB (10^6 bytes)."""
-        tensors = list(self.parameters()) + list(self.buffers())
-        return sum(t.numel() * t.element_size() for t in tensors) / 1e6
+        """Size of the parameters (and stored buffers) in MB (10^6 bytes): quantised parameters (modules with a
+        ``quantize_bits`` and ``quantized_parameters()``) at their bit width plus their range, the rest at their
+        current precision."""
+        bits = {id(p): m.quantize_bits for m in self.modules() if hasattr(m, "quantized_parameters")
+                for p in m.quantized_parameters()}
+        total = sum(quantized_bytes(p, bits[id(p)]) if id(p) in bits else p.numel() * p.element_size()
+                    for p in self.parameters())
+        return (total + sum(b.numel() * b.element_size() for b in self.buffers())) / 1e6
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
         """World points in the scene box -> backbone coordinates in [-1, 1]^D."""

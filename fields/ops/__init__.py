@@ -17,6 +17,7 @@ from fields.ops.occupancy_grid import (
 from fields.ops.rasterize import RasterOutput, rasterize, rasterize_reference
 from fields.ops.ray_aabb import ray_aabb_intersect, ray_aabb_intersect_reference
 from fields.ops.ray_marching import RaySamples, ray_marching, ray_marching_reference
+from fields.ops.rbf_layer import rbf_layer, rbf_layer_reference
 from fields.ops.sh_encoding import sh_encode, sh_encode_reference
 from fields.ops.volume_rendering import VolumeRenderOutput, volume_render, volume_render_reference
 
@@ -40,6 +41,8 @@ __all__ = [
     "ray_aabb_intersect_reference",
     "ray_marching",
     "ray_marching_reference",
+    "rbf_layer",
+    "rbf_layer_reference",
     "sh_encode",
     "sh_encode_reference",
     "triplane_sample",

@@ -50,6 +50,14 @@ class TrainNerfConfig:
     progress: bool = True
     """Show a progress bar."""
 
+    viewer: bool = False
+    """Serve a live browser viewer of the field while it trains (apps/train_nerf.py prints its URL)."""
+    viewer_host: str = "127.0.0.1"
+    """Interface the viewer listens on; 0.0.0.0 serves other machines too."""
+    viewer_port: int = 7007
+    viewer_wait: bool = True
+    """Keep the viewer open after training until Ctrl+C."""
+
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
     """Overrides of the field's hyperparameters, e.g. {"log2_hashmap_size": 17}."""
     init: Literal["default", "fresh"] = "default"
@@ -64,6 +72,15 @@ class TrainNerfConfig:
     """Training views FreSh compares against renders of the untrained field."""
     fresh_side: int = 64
     """Side (pixels) of those views and renders."""
+
+    cam: bool = False
+    """Coordinate-aware modulation (CAM) of the hidden layers by the view direction in the colour head (any field type)."""
+    cam_resolution: Optional[tuple[int, ...]] = None
+    """CAM grid resolution (default 10 3: azimuth x elevation)."""
+    quantize: bool = False
+    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
+    cam_trunk_resolution: Optional[int] = None
+    """Also modulate the trunk of mlp/ffn/siren/finer fields by xyz through additive tri-planes of this resolution."""
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -102,6 +119,13 @@ class TrainImageConfig:
     """Untrained fields per candidate whose distances FreSh averages."""
     fresh_side: int = 512
     """FreSh compares spectra on a square of side min(H, W, fresh_side)."""
+
+    cam: bool = False
+    """Coordinate-aware modulation (CAM) of the hidden layers by the pixel (mlp, ffn, siren, finer)."""
+    cam_resolution: Optional[tuple[int, ...]] = None
+    """CAM grid resolution (default 32 32)."""
+    quantize: bool = False
+    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -142,6 +166,13 @@ class TrainSdfConfig:
     """Untrained fields per candidate whose distances FreSh averages."""
     fresh_grid: int = 64
     """FreSh compares spectra of the SDF sampled on a fresh_grid^3 grid."""
+
+    cam: bool = False
+    """Coordinate-aware modulation (CAM) of the hidden layers by the point through additive xy/xz/yz planes (mlp, ffn, siren, finer)."""
+    cam_resolution: Optional[tuple[int, ...]] = None
+    """CAM grid resolution (default 16)."""
+    quantize: bool = False
+    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}

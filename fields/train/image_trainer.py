@@ -8,6 +8,7 @@ from fields.init import select_for_image
 from fields.metrics import psnr
 from fields.models import make_field
 from fields.train.checkpointing import save_training_state
+from fields.train.method_options import method_field_options
 from fields.train.config import TrainImageConfig
 from fields.train.evaluation import save_png
 from fields.train.fit_loop import default_output, make_optimizer, run_fit, write_json
@@ -26,7 +27,7 @@ class ImageTrainer:
         self.image = load_image(config.image).to(self.device)
         height, width, _ = self.image.shape
         self.fresh = None
-        field_options = dict(config.field_options)
+        field_options = method_field_options("image", config)
         if config.init == "fresh":
             self.fresh = select_for_image(config.field, self.image, field_options, config.fresh_candidates,
                                           config.fresh_seeds, config.fresh_side, device=self.device)

@@ -15,7 +15,9 @@ from fields.init import select_for_views, training_views
 from fields.models import make_field
 from fields.render import OccupancyGrid
 from fields.render.volume import render_rays
+from fields.train.callbacks import TrainingCallbacks
 from fields.train.checkpointing import load_field, restore_optimizer, save_training_state
+from fields.train.method_options import method_field_options
 from fields.train.config import TrainNerfConfig
 from fields.train.evaluation import evaluate_views
 from fields.train.schedule import lr_factor, training_progress
@@ -59,8 +61,9 @@ def resolve_output(config: TrainNerfConfig, scene_name: str) -> Path:
 
 
 class NerfTrainer:
-    def __init__(self, config: TrainNerfConfig):
+    def __init__(self, config: TrainNerfConfig, callbacks: TrainingCallbacks | None = None):
         self.config = config
+        self.callbacks = callbacks or TrainingCallbacks()  # e.g. the live viewer (fields.viewer.TrainingLink)
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.scene_path = find_scene(config.scene, config.data_root)
@@ -73,7 +76,7 @@ class NerfTrainer:
         self.max_steps, self.max_time = self._budgets()
         self.target_samples = config.target_samples or (1 << 18 if self.device.type == "cuda" else 1 << 16)
         aabb = [float(v) for v in self.train_data.aabb]
-        self.fresh, field_options = None, dict(config.field_options)
+        self.fresh, field_options = None, method_field_options("radiance", config)
         if config.init == "fresh" and config.resume:  # a resumed run keeps the value selected at its start
             field_options |= self._selected_options()
         elif config.init == "fresh":
@@ -236,11 +239,13 @@ class NerfTrainer:
         interrupted = False
         try:
             while not self._finished():
-                start = time.perf_counter()
-                stats = self.train_step()
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize()
-                self.elapsed += time.perf_counter() - start
+                with self.callbacks.step_guard():
+                    start = time.perf_counter()
+                    stats = self.train_step()
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    step_seconds = time.perf_counter() - start
+                self.elapsed += step_seconds
                 bar.update(1)
                 if stats is not None and stats.get("bad"):
                     bad_steps += 1
@@ -257,6 +262,11 @@ class NerfTrainer:
                     if self.step % c.log_every == 0:
                         self._log({"step": self.step, "time": self.elapsed, "psnr": step_psnr, **stats,
                                    "occupied": self.grid.occupied_fraction()})
+                step_report = {"step": self.step, "step_seconds": step_seconds}
+                if stats is not None:
+                    step_report |= {"loss": stats["loss"], "psnr": psnr_ema,
+                                    "rays_per_second": stats["n_rays"] / max(step_seconds, 1e-9)}
+                self.callbacks.on_step(self, step_report)
                 if self._val_due(last_val_time) and c.val_views > 0:
                     last_val_time = self.elapsed
                     val = self.validate(count=c.val_views)
@@ -277,7 +287,8 @@ class NerfTrainer:
         if not interrupted and c.eval_every > 0:
             final = self.validate(every=c.eval_every)
             final |= {"split": "val", "every": c.eval_every, "background": "white", "step": self.step,
-                      "train_seconds": self.elapsed} | fresh
+                      "train_seconds": self.elapsed, "num_parameters": self.field.num_parameters(),
+                      "size_mb": self.field.size_mb()} | fresh
             with open(self.output / "eval_val.json", "w") as f:
                 json.dump(final, f, indent=1)
             print(f"val (every {c.eval_every}th view, white background): PSNR {final['psnr']:.2f} dB, "

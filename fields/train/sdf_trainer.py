@@ -11,6 +11,7 @@ from fields.geometry_metrics import (chamfer_distance, grid_points, occupancy_io
                                      zero_level_surface)
 from fields.models import make_field
 from fields.train.checkpointing import save_training_state
+from fields.train.method_options import method_field_options
 from fields.train.config import TrainSdfConfig
 from fields.train.fit_loop import default_output, make_optimizer, run_fit, write_json
 from fields.train.nerf_trainer import resolve_device
@@ -19,7 +20,8 @@ DEFAULT_STEPS = 2000
 CHAMFER_POINTS = 100_000
 
 
-def evaluate_sdf(sdf_fn, mesh: Mesh, resolution: int, device, true_inside: np.ndarray | None = None) -> dict:
+def evaluate_sdf(sdf_fn, mesh: Mesh, resolution: int, device, true_inside: np.ndarray | None = None,
+                 chamfer_points: int = CHAMFER_POINTS) -> dict:
     """IoU of sdf < 0 against the winding-number inside test on a resolution^3 grid, and the Chamfer distance of the
     marching-cubes surface to the mesh (in normalised units, and relative to the mesh's bounding-box diagonal)."""
     volume = sdf_volume(sdf_fn, resolution, device)
@@ -27,8 +29,8 @@ def evaluate_sdf(sdf_fn, mesh: Mesh, resolution: int, device, true_inside: np.nd
         true_inside = inside(mesh, grid_points(resolution))
     iou = occupancy_iou(volume.reshape(-1) < 0.0, true_inside)
     vertices, faces = zero_level_surface(volume)
-    chamfer = chamfer_distance(sample_mesh_points(vertices, faces, CHAMFER_POINTS, seed=1),
-                               sample_mesh_points(mesh.vertices, mesh.faces, CHAMFER_POINTS, seed=2))
+    chamfer = chamfer_distance(sample_mesh_points(vertices, faces, chamfer_points, seed=1),
+                               sample_mesh_points(mesh.vertices, mesh.faces, chamfer_points, seed=2))
     diagonal = float(np.linalg.norm(mesh.bounds[1] - mesh.bounds[0]))
     return {"iou": iou, "chamfer": chamfer, "chamfer_relative": chamfer / diagonal, "eval_resolution": resolution}
 
@@ -39,7 +41,7 @@ class SdfTrainer:
         self.device = resolve_device(config.device)
         self.mesh, self.normalization = normalize_mesh(load_mesh(config.mesh))
         self.fresh = None
-        field_options = dict(config.field_options)
+        field_options = method_field_options("sdf", config)
         if config.init == "fresh":
             if config.fresh_grid < 8:
                 raise ValueError("--fresh-grid must be at least 8")

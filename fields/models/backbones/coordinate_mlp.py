@@ -1,22 +1,32 @@
 """Coordinate MLPs: ReLU + positional encoding (``mlp``), random Fourier features (``ffn``), sine activations
 (``siren``) and FINER's variable-periodic activations (``finer``).
 
-All four share one loop: embed -> [linear -> modulate -> activation] x n_layers -> linear head. ``modulate`` is the
-point where coordinate-aware modulation (CAM) acts on the pre-activations; without CAM it passes them through.
+All four share one loop: embed -> [linear -> CAM -> activation] x n_layers -> linear head. CAM (``cam``, a JSON-able
+dict, see :mod:`fields.models.cam`) modulates the pre-activations by the ``modulation`` coordinate the signal wrapper
+passes (pixel, xyz); ``quantize_bits`` trains the linear layers and the CAM grids with min-max fake quantisation.
 """
 import math
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fields.models.backbone import Backbone, register_backbone
+from fields.models.cam import build_cam, split_cam_groups
+from fields.models.quantize import check_bits, fake_quantize
+
+CAM_RESOLUTION = {1: 5, 2: 32, 3: 16}  # per modulation-coordinate dimension: CAM's T-NeRF and image grids
 
 
 class CoordinateMLP(Backbone):
+    cam_norm = "layer"  # CAM's normalisation for ReLU networks (sine networks override it)
+
     def __init__(self, in_dim: int, out_dim: int, embed_dim: int, hidden_dim: int, n_layers: int, **options):
         """``options`` are the subclass's hyperparameters (stored in the config); ``skips`` among them lists the
-        layers whose input is concatenated with the embedding again."""
+        layers whose input is concatenated with the embedding again. ``cam`` and ``quantize_bits`` are left out of
+        the config when off, so the configs of plain fields stay as they were."""
+        options = {k: v for k, v in options.items() if k not in ("cam", "quantize_bits") or v not in (None, 0)}
         super().__init__(in_dim, out_dim, hidden_dim=hidden_dim, n_layers=n_layers, **options)
         self.skips = set(options.get("skips", ()))
         self.hidden = nn.ModuleList(
@@ -24,6 +34,17 @@ class CoordinateMLP(Backbone):
             for i in range(n_layers)
         )
         self.head = nn.Linear(hidden_dim, out_dim)
+        self.quantize_bits = check_bits(options.get("quantize_bits", 0))
+        self.cam = build_cam(options.get("cam"), in_dim, n_layers,
+                             {"resolution": CAM_RESOLUTION.get(in_dim),
+                              "norm": self.cam_norm}, quantize_bits=self.quantize_bits)
+
+    def param_groups(self, lr: float) -> list[dict]:
+        return split_cam_groups(self, list(self.parameters()), lr)
+
+    def quantized_parameters(self) -> list[nn.Parameter]:
+        """The linear layers' parameters (the CAM grids are the CAM module's own)."""
+        return [p for layer in [*self.hidden, self.head] for p in layer.parameters()] if self.quantize_bits else []
 
     def embed(self, coords: torch.Tensor) -> torch.Tensor:
         return coords
@@ -34,18 +55,22 @@ class CoordinateMLP(Backbone):
     def activation(self, index: int, pre: torch.Tensor) -> torch.Tensor:
         return torch.relu(pre)
 
-    def modulate(self, index: int, pre: torch.Tensor, modulation: Optional[torch.Tensor]) -> torch.Tensor:
-        return pre
+    def linear(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        bits = self.quantize_bits
+        return F.linear(x, fake_quantize(layer.weight, bits), fake_quantize(layer.bias, bits))
 
     def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None) -> torch.Tensor:
         embedded = self.embed(coords)
+        affine = self.cam.sample(modulation) if self.cam is not None else None
         z = embedded
         for i, layer in enumerate(self.hidden):
             if i in self.skips:
                 z = torch.cat([z, embedded], dim=-1)
-            pre = layer(self.layer_input(i, z))
-            z = self.activation(i, self.modulate(i, pre, modulation))
-        return self.head(z)
+            pre = self.linear(layer, self.layer_input(i, z))
+            if affine is not None and self.cam.modulates(i):
+                pre = self.cam(i, pre, *affine)
+            z = self.activation(i, pre)
+        return self.linear(self.head, z)
 
 
 @register_backbone
@@ -54,9 +79,9 @@ class PositionalMLP(CoordinateMLP):
     backbone_type = "mlp"
 
     def __init__(self, in_dim: int, out_dim: int, n_frequencies: int = 10, hidden_dim: int = 256,
-                 n_layers: int = 3, skips: Sequence[int] = ()):
+                 n_layers: int = 3, skips: Sequence[int] = (), cam: Optional[dict] = None, quantize_bits: int = 0):
         super().__init__(in_dim, out_dim, in_dim * (1 + 2 * n_frequencies), hidden_dim, n_layers,
-                         n_frequencies=n_frequencies, skips=list(skips))
+                         n_frequencies=n_frequencies, skips=list(skips), cam=cam, quantize_bits=quantize_bits)
         self.register_buffer("frequencies", math.pi * 2.0 ** torch.arange(n_frequencies, dtype=torch.float32),
                              persistent=False)
 
@@ -81,9 +106,10 @@ class FourierFeatureMLP(CoordinateMLP):
     backbone_type = "ffn"
 
     def __init__(self, in_dim: int, out_dim: int, sigma: float = 10.0, n_frequencies: int = 128,
-                 hidden_dim: int = 256, n_layers: int = 3, skips: Sequence[int] = ()):
+                 hidden_dim: int = 256, n_layers: int = 3, skips: Sequence[int] = (), cam: Optional[dict] = None,
+                 quantize_bits: int = 0):
         super().__init__(in_dim, out_dim, 2 * n_frequencies, hidden_dim, n_layers, sigma=sigma,
-                         n_frequencies=n_frequencies, skips=list(skips))
+                         n_frequencies=n_frequencies, skips=list(skips), cam=cam, quantize_bits=quantize_bits)
         self.register_buffer("basis", torch.randn(in_dim, n_frequencies) * sigma)
 
     @classmethod
@@ -98,13 +124,16 @@ class FourierFeatureMLP(CoordinateMLP):
 @register_backbone
 class Siren(CoordinateMLP):
     """Sine layers in FreSh's form sin(W (omega z) + b): omega scales the layer input, not the bias. The first
-    layer's omega (``first_omega``) sets the initial spectrum and is what FreSh selects."""
+    layer's omega (``first_omega``) sets the initial spectrum and is what FreSh selects. CAM on sine layers defaults
+    to no normalisation: normalising would rescale the pre-activations, i.e. the frequencies omega sets."""
     backbone_type = "siren"
+    cam_norm = "none"
 
     def __init__(self, in_dim: int, out_dim: int, first_omega: float = 30.0, hidden_omega: float = 30.0,
-                 hidden_dim: int = 256, n_layers: int = 3, **options):
+                 hidden_dim: int = 256, n_layers: int = 3, cam: Optional[dict] = None, quantize_bits: int = 0,
+                 **options):
         super().__init__(in_dim, out_dim, in_dim, hidden_dim, n_layers, first_omega=first_omega,
-                         hidden_omega=hidden_omega, **options)
+                         hidden_omega=hidden_omega, cam=cam, quantize_bits=quantize_bits, **options)
         self.omegas = [first_omega] + [hidden_omega] * (n_layers - 1)
         with torch.no_grad():
             for i, layer in enumerate(self.hidden):
@@ -133,8 +162,10 @@ class Finer(Siren):
     backbone_type = "finer"
 
     def __init__(self, in_dim: int, out_dim: int, first_omega: float = 30.0, hidden_omega: float = 30.0,
-                 bias_scale: float = 1.0, hidden_dim: int = 256, n_layers: int = 3):
-        super().__init__(in_dim, out_dim, first_omega, hidden_omega, hidden_dim, n_layers, bias_scale=bias_scale)
+                 bias_scale: float = 1.0, hidden_dim: int = 256, n_layers: int = 3, cam: Optional[dict] = None,
+                 quantize_bits: int = 0):
+        super().__init__(in_dim, out_dim, first_omega, hidden_omega, hidden_dim, n_layers, cam, quantize_bits,
+                         bias_scale=bias_scale)
         with torch.no_grad():
             self.hidden[0].bias.uniform_(-bias_scale, bias_scale)
 

@@ -1,0 +1,74 @@
+"""Export a coloured, oriented point cloud (binary PLY) from a radiance field's rendered depth of the training views.
+
+    python apps/export_pointcloud.py --checkpoint outputs/lego/hash/RUN/checkpoints/latest.safetensors \
+        --output lego_points.ply --num-points 1000000
+
+Every pixel that renders at least 90 % opaque becomes a point at its expected depth, with its colour and a normal
+from the depth map (facing the camera); statistical outliers are removed; at most --num-points are kept.
+"""
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+import torch
+import tyro
+
+from fields.export import ExportError
+from fields.export.point_cloud import merge, points_from_view, remove_outliers, subsample
+from fields.export.views import training_cameras
+from fields.export.writers import check_output_path, write_point_cloud
+from fields.train.checkpointing import load_field
+from fields.train.nerf_trainer import resolve_device
+
+
+@dataclass
+class ExportPointCloudConfig:
+    checkpoint: Path
+    """A radiance-field checkpoint written by apps/train_nerf.py."""
+    output: Optional[Path] = None
+    """A .ply file (default: <run>/export/points.ply)."""
+    num_points: int = 1_000_000
+    """At most this many points are written (a random subset when more pixels are opaque)."""
+    views: int = 100
+    """At most this many training views are rendered (evenly picked)."""
+    downscale: int = 2
+    """Render the views this many times smaller than the training images."""
+    min_opacity: float = 0.9
+    """Pixels rendered less opaque than this give no point."""
+    outlier_std: float = 2.0
+    """Drop points whose mean distance to their 16 neighbours is this many standard deviations above the mean."""
+    data_root: Optional[Path] = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+def main(config: ExportPointCloudConfig) -> int:
+    try:
+        field, grid, meta = load_field(config.checkpoint, resolve_device(config.device))
+        if field.signal != "radiance":
+            raise ExportError(f"{config.checkpoint} holds a {field.signal} field; point clouds come from rendered "
+                              "depth of radiance fields (for an SDF field use apps/export_mesh.py)")
+        output = check_output_path(config.output or config.checkpoint.resolve().parent.parent / "export" /
+                                   "points.ply", (".ply",))
+        if config.num_points < 1:
+            raise ExportError(f"--num-points must be at least 1, got {config.num_points}")
+        cameras = training_cameras(meta, field.aabb, config.data_root, config.downscale, config.views)
+        step = meta["render"]["render_step_size"]
+        cloud = merge(points_from_view(field, grid, camera, step, min_opacity=config.min_opacity)
+                      for camera in cameras)
+        if len(cloud.points) == 0:
+            raise ExportError(f"no pixel of the {len(cameras)} views renders {config.min_opacity:.0%} opaque; "
+                              "lower --min-opacity or check the field with apps/eval.py")
+        rendered = len(cloud.points)
+        cloud = remove_outliers(subsample(cloud, config.num_points), std_ratio=config.outlier_std)
+        write_point_cloud(output, cloud.points, cloud.colors, cloud.normals)
+    except (ExportError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{output}: {len(cloud.points)} points ({rendered} opaque pixels in {len(cameras)} views; outliers removed)")
+    return 0
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(False)
+    sys.exit(main(tyro.cli(ExportPointCloudConfig, description=__doc__)))

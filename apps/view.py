@@ -1,0 +1,63 @@
+"""Live browser viewer of a trained field (radiance, SDF or image), rendered for each browser's camera.
+
+    python apps/view.py --checkpoint outputs/lego/hash/<run>/checkpoints/latest.safetensors
+    python apps/view.py --checkpoint outputs/lego/hash/<run> --port 7010
+    python apps/view.py --checkpoint RUN --host 0.0.0.0      # reachable from other machines (only when asked)
+"""
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import tyro
+
+
+@dataclass
+class ViewConfig:
+    checkpoint: Path
+    """A checkpoint written by apps/train_*.py, or its run folder."""
+    host: str = "127.0.0.1"
+    """Interface to listen on; 0.0.0.0 serves other machines too."""
+    port: int = 7007
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    max_resolution: int = 512
+    """Long side of a resting frame, in pixels (a slider in the viewer)."""
+    target_fps: float = 10.0
+    """Frame rate the moving-camera resolution aims for."""
+    max_frustums: int = 64
+    """Training cameras shown (evenly spaced)."""
+    cameras: bool = True
+    """Show the training cameras of the checkpoint's scene (when the scene is found)."""
+
+
+def main(config: ViewConfig) -> int:
+    import torch
+
+    from fields.viewer import Viewer, ViewerError, check_port
+    from fields.viewer.loading import load_viewer_input
+
+    device = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        check_port(config.host, config.port)  # before the (slow) loading, so a busy port fails fast
+        loaded = load_viewer_input(config.checkpoint, device, with_cameras=config.cameras)
+        viewer = Viewer(loaded.field, loaded.grid, render_options=loaded.meta.get("render"), cameras=loaded.cameras,
+                        host=config.host, port=config.port, max_resolution=config.max_resolution,
+                        target_fps=config.target_fps, max_frustums=config.max_frustums,
+                        output_dir=loaded.run_dir / "viewer")
+    except ViewerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"showing {loaded.checkpoint} (step {loaded.meta.get('step', '?')}); Ctrl+C to quit")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        viewer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(tyro.cli(ViewConfig, description=__doc__)))

@@ -1,0 +1,114 @@
+"""CAM against the same field without it: images (FFN vs FFN+CAM) and lego (MLP NeRF vs MLP+CAM).
+
+    python -m bench.cam images [--size 256] [--steps 500] [--images astronaut coffee chelsea camera]
+    python -m bench.cam lego [--budget 300] [--downscale 2]
+
+images: photographs from skimage.data, resized to size x size (CPU time), fitted by apps/train_image.py's trainer
+at the same steps with and without --cam, for regression (all pixels) and generalisation (--holdout-every 2: train
+on every second pixel, PSNR on the others).
+lego: the baseline trains for --budget seconds; the CAM run then trains for the same number of steps (its time is
+reported). Val split, white background, every --every-th view. One run at a time. Prints a table and JSON.
+"""
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.timing import print_results
+from fields.train.config import TrainImageConfig, TrainNerfConfig
+from fields.train.image_trainer import ImageTrainer
+from fields.train.nerf_trainer import NerfTrainer
+
+IMAGES = ("astronaut", "coffee", "chelsea", "camera")
+
+
+def photograph(name: str, size: int, folder: Path) -> Path:
+    """skimage.data's image ``name``, centre-cropped to a square, resized to size^2, saved as an RGB PNG."""
+    from skimage import data
+
+    pixels = getattr(data, name)()
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=-1)
+    height, width = pixels.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    image = Image.fromarray(pixels[top:top + side, left:left + side, :3]).resize((size, size), Image.LANCZOS)
+    path = folder / f"{name}_{size}.png"
+    image.save(path)
+    return path
+
+
+def bench_images(args) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.images:
+            path = photograph(name, args.size, Path(tmp))
+            for holdout in (None, 2):
+                for cam in (False, True):
+                    config = TrainImageConfig(image=path, field=args.field, max_steps=args.steps, holdout_every=holdout,
+                                              cam=cam, output=Path(tmp) / f"{name}_{holdout}_{cam}", device="cpu",
+                                              progress=False)
+                    metrics = ImageTrainer(config).run()
+                    rows.append({"image": name, "task": "generalisation" if holdout else "regression",
+                                 "field": args.field + ("+cam" if cam else ""),
+                                 "psnr": metrics["psnr_holdout"] if holdout else metrics["psnr"],
+                                 "train_s": round(metrics["train_seconds"], 1), "steps": metrics["steps"],
+                                 "params": metrics["num_parameters"], "size_mb": round(metrics["size_mb"], 4)})
+    for task in ("regression", "generalisation"):
+        for field in (args.field, args.field + "+cam"):
+            psnrs = [r["psnr"] for r in rows if r["task"] == task and r["field"] == field]
+            rows.append({"image": "mean", "task": task, "field": field, "psnr": float(np.mean(psnrs))})
+    print_results(f"{args.field} vs {args.field}+CAM on {len(args.images)} photographs at {args.size}^2, "
+                  f"{args.steps} steps (PSNR: all pixels for regression, held-out pixels for generalisation)", rows,
+                  ["image", "task", "field", "psnr", "train_s", "steps", "params", "size_mb"])
+
+
+def bench_lego(args) -> None:
+    rows = []
+    common = dict(scene="lego", field="mlp", device="cpu", downscale=args.downscale, progress=False, val_views=0,
+                  eval_every=args.every, save_every=10**9, grid_resolution=args.grid_resolution,
+                  target_samples=args.target_samples)
+    steps = None
+    for cam in (False, True):
+        budget = dict(max_time=args.budget, max_steps=10**9) if steps is None else dict(max_steps=steps)
+        output = Path(args.output) / ("mlp_cam" if cam else "mlp")
+        result = NerfTrainer(TrainNerfConfig(**common, **budget, cam=cam, output=output)).run()
+        steps = result.step
+        final = result.final_metrics
+        rows.append({"field": "mlp" + ("+cam" if cam else ""), "steps": result.step,
+                     "train_s": round(result.train_seconds, 1), "val_psnr": final["psnr"], "val_ssim": final["ssim"],
+                     "views": final["views"], "params": final["num_parameters"],
+                     "size_mb": round(final["size_mb"], 4)})
+        print(f"  {rows[-1]}", flush=True)
+    print_results(f"lego, MLP NeRF vs MLP+CAM at the same steps (CPU; downscale {args.downscale}, occupancy grid "
+                  f"{args.grid_resolution}^3, {args.target_samples} samples per step; val every {args.every}th view, "
+                  f"white background)", rows,
+                  ["field", "steps", "train_s", "val_psnr", "val_ssim", "views", "params", "size_mb"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    images = sub.add_parser("images")
+    images.add_argument("--images", nargs="+", default=list(IMAGES))
+    images.add_argument("--size", type=int, default=256)
+    images.add_argument("--steps", type=int, default=500)
+    images.add_argument("--field", default="ffn")
+    lego = sub.add_parser("lego")
+    lego.add_argument("--budget", type=float, default=300.0, help="baseline training seconds")
+    lego.add_argument("--downscale", type=int, default=2)
+    lego.add_argument("--every", type=int, default=20)
+    lego.add_argument("--grid-resolution", type=int, default=64)
+    lego.add_argument("--target-samples", type=int, default=1 << 14)
+    lego.add_argument("--output", default="outputs/bench_cam_lego")
+    args = parser.parse_args()
+    print(f"load: {os.getloadavg()}", flush=True)
+    bench_images(args) if args.what == "images" else bench_lego(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The cameras exporters render from: the training views of the scene a checkpoint was trained on, or, when that
+scene cannot be found, cameras spread over a sphere around the field's box."""
+import math
+import sys
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from fields.datasets import SceneFormatError, SceneNotFoundError, find_scene, load_scene
+from fields.export.camera_path import framing_radius, look_at
+from fields.render.camera import PinholeCamera
+
+
+def training_cameras(meta: dict, aabb: torch.Tensor, data_root: Optional[Path] = None, downscale: int = 4,
+                     max_views: int = 0) -> list[PinholeCamera]:
+    """The train-split cameras (every k-th so that at most ``max_views`` remain; 0 = all), ``downscale`` times
+    smaller than the images; else :func:`sphere_cameras` (with a note on stderr)."""
+    try:
+        scene = load_scene(_scene_path(meta, data_root), "train")
+    except (SceneNotFoundError, SceneFormatError, FileNotFoundError, KeyError) as error:
+        print(f"note: the training scene was not found ({error}); rendering 64 views around the box instead",
+              file=sys.stderr)
+        return sphere_cameras(aabb, 64, 128)
+    every = max(1, math.ceil(scene.num_images / max_views)) if max_views else 1
+    cameras = []
+    for index in range(0, scene.num_images, every):
+        fx, fy, cx, cy = scene.intrinsics[index].tolist()
+        full = PinholeCamera(scene.c2w[index], scene.width, scene.height, fx, fy, cx, cy)
+        cameras.append(full.resized(max(1, scene.width // downscale), max(1, scene.height // downscale)))
+    return cameras
+
+
+def _scene_path(meta: dict, data_root: Optional[Path]) -> Path:
+    trained_on = Path(meta.get("scene_path", ""))
+    if data_root is None and meta.get("scene_path") and trained_on.is_dir():
+        return trained_on
+    return find_scene(meta["scene"], data_root)
+
+
+def sphere_cameras(aabb: torch.Tensor, count: int, size: int, fov_y_degrees: float = 40.0) -> list[PinholeCamera]:
+    """``count`` square cameras evenly spread (Fibonacci sphere) around the box, each framing all of it."""
+    bounds = aabb.detach().cpu().double().numpy()
+    center = 0.5 * (bounds[:3] + bounds[3:])
+    radius = framing_radius(bounds, fov_y_degrees)
+    golden_angle = math.pi * (3.0 - math.sqrt(5.0))
+    cameras = []
+    for i in range(count):
+        z = 1.0 - 2.0 * (i + 0.5) / count
+        ring = math.sqrt(1.0 - z * z)
+        direction = np.array([ring * math.cos(golden_angle * i), ring * math.sin(golden_angle * i), z])
+        up = np.array([0.0, 0.0, 1.0]) if abs(z) < 0.99 else np.array([0.0, 1.0, 0.0])
+        c2w = look_at(center + radius * direction, center, up)
+        cameras.append(PinholeCamera.from_fov(torch.from_numpy(c2w).float(), size, size, fov_y_degrees))
+    return cameras

@@ -1,0 +1,52 @@
+"""Rendering an SDF field by sphere tracing, shaded by its normals (a preview of the surface, no colour)."""
+import torch
+
+from fields.ops.ray_aabb import ray_aabb_intersect
+from fields.render.camera import PinholeCamera
+
+
+@torch.no_grad()
+def sphere_trace(field, origins: torch.Tensor, directions: torch.Tensor, max_steps: int = 96,
+                 epsilon: float = 1e-3, step_scale: float = 0.9) -> tuple[torch.Tensor, torch.Tensor]:
+    """(distance t [N], hit [N] bool) of the first zero of ``field.sdf`` along unit rays, within the field's box.
+    Steps are ``step_scale`` times the signed distance (a learned SDF is not an exact distance)."""
+    t_near, t_far, box_hit = ray_aabb_intersect(origins, directions, field.aabb)
+    t = t_near.clone()
+    active = box_hit.clone()
+    hit = torch.zeros_like(active)
+    for _ in range(max_steps):
+        if not active.any():
+            break
+        index = active.nonzero()[:, 0]
+        distance = field.sdf(origins[index] + t[index, None] * directions[index])
+        converged = distance.abs() < epsilon
+        hit[index[converged]] = True
+        t[index] += step_scale * distance * ~converged
+        active[index] = ~converged & (t[index] < t_far[index])
+    return t, hit
+
+
+def sdf_normals(field, points: torch.Tensor, step: float = 1e-3) -> torch.Tensor:
+    """Unit normals [N, 3] (the normalised SDF gradient, central differences)."""
+    offsets = torch.eye(3, device=points.device) * step
+    gradient = torch.stack([field.sdf(points + o) - field.sdf(points - o) for o in offsets], dim=-1)
+    return gradient / gradient.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+@torch.no_grad()
+def render_sdf_camera(field, camera: PinholeCamera, background: float = 1.0, chunk: int = 1 << 15) -> dict:
+    """rgb [H, W, 3] (normal map: 0.5 + 0.5 n, on the background), depth [H, W] (distance along the ray, 0 where
+    nothing is hit) and opacity [H, W] (1 on the surface, else 0) of an SDF field seen from ``camera``."""
+    device = field.aabb.device
+    origins, directions = camera.rays(device)
+    rgb = torch.full((origins.shape[0], 3), float(background), device=device)
+    depth = torch.zeros(origins.shape[0], device=device)
+    for first in range(0, origins.shape[0], chunk):
+        o, d = origins[first:first + chunk], directions[first:first + chunk]
+        t, hit = sphere_trace(field, o, d)
+        index = first + hit.nonzero()[:, 0]
+        normals = sdf_normals(field, o[hit] + t[hit, None] * d[hit])
+        rgb[index] = 0.5 + 0.5 * normals
+        depth[index] = t[hit]
+    h, w = camera.height, camera.width
+    return {"rgb": rgb.reshape(h, w, 3), "depth": depth.reshape(h, w), "opacity": (depth > 0).float().reshape(h, w)}

@@ -1,0 +1,57 @@
+"""Fitting a whole class-labelled mesh folder: skip finished shapes, run the rest on a backend, write each result
+as it arrives, then the summary."""
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional
+
+from tqdm import tqdm
+
+from fields.triplanes.backends import run_local, run_ray
+from fields.triplanes.fitting import FitSettings
+from fields.triplanes.store import collection_summary, find_meshes, is_done, write_failure, write_result
+
+SETTINGS_FILE = "fit_settings.json"
+
+
+def _check_settings(output: Path, settings: FitSettings) -> None:
+    """A collection is fitted with one set of settings: a rerun with others would mix incomparable tri-planes."""
+    path = output / SETTINGS_FILE
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored != asdict(settings):
+            changed = sorted(k for k in stored if stored[k] != asdict(settings).get(k))
+            raise ValueError(f"{output} was fitted with other settings ({', '.join(changed)} differ); use a new "
+                             f"--output or the same settings to resume")
+    else:
+        output.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(settings), indent=1))
+
+
+def fit_collection(meshes: str | Path, output: str | Path, settings: FitSettings = FitSettings(), workers: int = 1,
+                   ray: bool = False, ray_address: Optional[str] = None, retry_failed: bool = False,
+                   progress: bool = True) -> dict:
+    """Fits every shape of ``meshes`` not yet in ``output``; returns the collection summary (also summary.json)."""
+    output = Path(output)
+    jobs = find_meshes(meshes)
+    _check_settings(output, settings)
+    todo = [job for job in jobs if not is_done(output, job, retry_failed)]
+    print(f"{len(jobs)} shapes in {meshes}; {len(jobs) - len(todo)} already done, fitting {len(todo)} "
+          f"{'on Ray' if ray or ray_address else f'with {workers} worker(s)'}")
+    start = time.perf_counter()
+    outcomes = (run_ray(todo, settings, ray_address, workers) if ray or ray_address
+                else run_local(todo, settings, workers))
+    for job, outcome in tqdm(outcomes, total=len(todo), disable=not progress, unit="shape"):
+        if "error" in outcome:
+            write_failure(output, job, outcome["error"])
+            print(f"skipped {job.relative_path}: {outcome['error']}")
+        else:
+            write_result(output, job, outcome)
+    seconds = time.perf_counter() - start
+    summary = collection_summary(output) | {
+        "this_run": {"fitted_or_failed": len(todo), "seconds": seconds,
+                     "shapes_per_minute": 60.0 * len(todo) / seconds if todo and seconds > 0 else None,
+                     "workers": workers, "backend": "ray" if ray or ray_address else "local"}}
+    (output / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary

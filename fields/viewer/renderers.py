@@ -1,0 +1,129 @@
+"""One renderer per signal, all through the field contract: radiance fields by volume rendering
+(:func:`render_camera`), SDF fields by sphere tracing, image fields as a texture for a plane in the scene.
+
+A frame is rendered in horizontal strips so that a render thread can share the field with training (each strip
+runs under the training lock) and give up a stale frame between strips (:class:`RenderInterrupted`)."""
+import contextlib
+from typing import Callable
+
+import numpy as np
+import torch
+
+from fields.render.camera import PinholeCamera, render_camera
+from fields.viewer.sdf_render import render_sdf_rays
+
+STRIP_RAYS = 1 << 14
+# Five anchors of a perceptually ordered dark-blue -> yellow colormap for depth.
+DEPTH_COLORS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], np.float32)
+
+
+class RenderInterrupted(Exception):
+    """The frame went stale (the camera moved) before it was finished."""
+
+
+def strip_cameras(camera: PinholeCamera, strip_rays: int = STRIP_RAYS):
+    """(first row, camera of rows [first, first + n)) covering the image top to bottom."""
+    rows = max(1, strip_rays // camera.width)
+    for top in range(0, camera.height, rows):
+        n = min(rows, camera.height - top)
+        yield top, PinholeCamera(camera.c2w, camera.width, n, camera.fx, camera.fy, camera.cx, camera.cy - top)
+
+
+def colorize(out: dict, mode: str, background: float = 1.0) -> np.ndarray:
+    """uint8 [H, W, 3] picture of one render output."""
+    mask = out["opacity"] > 0.5
+    if mode == "rgb":
+        image = out["rgb"].clamp(0, 1)
+    elif mode == "opacity":
+        image = out["opacity"].clamp(0, 1)[..., None].expand(*mask.shape, 3)
+    elif mode == "normals":
+        image = torch.where(mask[..., None], out["normals"] * 0.5 + 0.5, torch.full_like(out["normals"], background))
+    elif mode == "depth":
+        depth = out["depth"]
+        valid = depth[mask]
+        lo, hi = (valid.min(), valid.max()) if valid.numel() else (depth.new_tensor(0.0), depth.new_tensor(1.0))
+        position = ((depth - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1).cpu().numpy() * (len(DEPTH_COLORS) - 1)
+        index = np.minimum(position.astype(np.int64), len(DEPTH_COLORS) - 2)
+        frac = (position - index)[..., None]
+        colored = DEPTH_COLORS[index] * (1 - frac) + DEPTH_COLORS[index + 1] * frac
+        colored[~mask.cpu().numpy()] = 255.0 * background
+        return colored.round().astype(np.uint8)
+    else:
+        raise ValueError(f"unknown render mode {mode!r}")
+    return (image.float().cpu().numpy() * 255.0).round().astype(np.uint8)
+
+
+class _StripRenderer:
+    """Shared strip loop; subclasses render one strip camera into a dict of [h, w, ...] tensors."""
+    modes: tuple[str, ...]
+
+    def render(self, camera: PinholeCamera, mode: str = "rgb", *, guard: Callable = contextlib.nullcontext,
+               should_stop: Callable[[], bool] = lambda: False, strip_rays: int = STRIP_RAYS) -> np.ndarray:
+        """uint8 [H, W, 3] of ``mode``. ``guard()`` is entered around every strip (the training lock);
+        ``should_stop()`` is asked between strips and raises :class:`RenderInterrupted` when true."""
+        if mode not in self.modes:
+            raise ValueError(f"render mode {mode!r} is not available for this field; choose one of {self.modes}")
+        parts = []
+        for _, strip in strip_cameras(camera, strip_rays):
+            if should_stop():
+                raise RenderInterrupted()
+            with guard():
+                parts.append(self.render_strip(strip))
+        out = {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+        return colorize(out, mode, self.background)
+
+
+class RadianceRenderer(_StripRenderer):
+    modes = ("rgb", "depth", "opacity")
+
+    def __init__(self, field, grid, render_step_size: float = 5e-3, cone_angle: float = 0.0,
+                 background: float = 1.0):
+        self.field, self.grid = field, grid
+        self.render_step_size, self.cone_angle, self.background = render_step_size, cone_angle, background
+
+    def render_strip(self, camera: PinholeCamera) -> dict:
+        return render_camera(self.field, self.grid, camera, background=self.background,
+                             render_step_size=self.render_step_size, cone_angle=self.cone_angle)
+
+
+class SdfRenderer(_StripRenderer):
+    modes = ("rgb", "depth", "opacity", "normals")
+
+    def __init__(self, field, background: float = 1.0):
+        self.field, self.background = field, background
+
+    def render_strip(self, camera: PinholeCamera) -> dict:
+        origins, directions = camera.rays(self.field.aabb.device)
+        out = render_sdf_rays(self.field, origins, directions, self.background)
+        shape = (camera.height, camera.width)
+        return {key: value.reshape(*shape, *value.shape[1:]) for key, value in out.items()}
+
+
+class ImageRenderer:
+    """Image fields are not rendered per camera: their picture is a texture on a plane in the 3D scene."""
+    modes = ("rgb",)
+
+    def __init__(self, field, max_size: int = 1024):
+        self.field, self.max_size = field, max_size
+
+    @torch.no_grad()
+    def texture(self) -> np.ndarray:
+        """uint8 [H, W, 3] at the field's resolution (long side capped at ``max_size``)."""
+        scale = min(1.0, self.max_size / max(self.field.height, self.field.width))
+        height, width = max(1, round(self.field.height * scale)), max(1, round(self.field.width * scale))
+        image = self.field.render(height, width)
+        image = image[..., :3] if image.shape[-1] >= 3 else image[..., :1].expand(height, width, 3)
+        return (image.float().cpu().numpy() * 255.0).round().astype(np.uint8)
+
+
+def make_renderer(field, grid=None, render_options: dict | None = None):
+    """The renderer for ``field``'s signal; ``render_options`` (radiance only) as stored in checkpoints."""
+    if field.signal == "radiance":
+        if grid is None:
+            raise ValueError("a radiance field needs its occupancy grid to be rendered (it is in the checkpoint)")
+        return RadianceRenderer(field, grid, **(render_options or {}))
+    if field.signal == "sdf":
+        return SdfRenderer(field)
+    if field.signal == "image":
+        return ImageRenderer(field)
+    raise ValueError(f"the viewer cannot render {field.signal!r} fields")

@@ -1,0 +1,279 @@
+"""The live viewer: a viser server that renders a field for each connected browser, with its GUI and scene
+(scene box, training-camera frustums), optional links to a running training, mesh export and camera paths."""
+import contextlib
+import copy
+import math
+import socket
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from fields.viewer.cameras import c2w_from_viser, pinhole_from_viser, viser_from_c2w, write_camera_path
+from fields.viewer.gui import Gui
+from fields.viewer.render_loop import ClientRenderLoop, ResolutionControl
+from fields.viewer.renderers import ImageRenderer, make_renderer
+
+WARM_UP_SIZE = 32  # a first frame rendered before serving: loads kernels and measures rays/s
+
+
+class ViewerError(ValueError):
+    """The viewer cannot start (a bad checkpoint, a port in use); the message says what to do."""
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def check_port(host: str, port: int) -> None:
+    """Raises :class:`ViewerError` naming the port and a free alternative when ``port`` is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will; ignores TIME_WAIT
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ViewerError(f"port {port} on {host} is already in use ({error.strerror}); "
+                              f"pass another one, e.g. --port {free_port(host)}") from None
+
+
+def box_edges(aabb) -> np.ndarray:
+    """[12, 2, 3] segments of the box's edges."""
+    lo, hi = np.asarray(aabb[:3], np.float32), np.asarray(aabb[3:], np.float32)
+    corners = np.array([[(hi if i >> k & 1 else lo)[k] for k in range(3)] for i in range(8)], np.float32)
+    pairs = [(i, i | 1 << k) for i in range(8) for k in range(3) if not i >> k & 1]
+    return np.stack([corners[[a, b]] for a, b in pairs])
+
+
+class Viewer:
+    """Serves ``field`` (any signal) at http://host:port. ``cameras`` (a SceneData, optional) gives the training
+    frustums and the initial view; ``training`` (a TrainingLink, optional) connects a running trainer;
+    ``output_dir`` receives exported meshes and camera paths."""
+
+    def __init__(self, field, grid=None, *, render_options: dict | None = None, cameras=None, training=None,
+                 host: str = "127.0.0.1", port: int = 7007, max_resolution: int = 512, target_fps: float = 10.0,
+                 max_frustums: int = 64, output_dir: Path = Path("outputs/viewer"), verbose: bool = True):
+        import viser  # the viewer is the only user of viser: importing fields does not need it
+
+        check_port(host, port)
+        self.field, self.grid, self.cameras, self.training = field, grid, cameras, training
+        self.renderer = make_renderer(field, grid, render_options)
+        self.output_dir = Path(output_dir)
+        self.max_resolution, self.max_frustums = max_resolution, max_frustums
+        self.mode = "rgb"
+        self.resolution = ResolutionControl(target_fps)
+        self.loops: dict[int, ClientRenderLoop] = {}
+        self.keyframes: list[dict] = []
+        self._export_thread: threading.Thread | None = None
+        self._default_c2w, self._default_fov = self._default_view()
+        if not isinstance(self.renderer, ImageRenderer):
+            self._warm_up()
+
+        self.server = viser.ViserServer(host=host, port=port, verbose=False)
+        self.url = f"http://{host}:{self.server.get_port()}"
+        self._setup_scene()
+        self.gui = Gui(self)
+        if training is not None:
+            training.on_stats = self.gui.show_training_stats
+        self.server.on_client_connect(self._connect)
+        self.server.on_client_disconnect(self._disconnect)
+        if verbose:
+            print(f"viewer: open {self.url} in a browser"
+                  + ("" if host in ("127.0.0.1", "localhost") else " (listening on every interface)"))
+
+    # ------------------------------------------------------------ scene
+    def _default_view(self) -> tuple[np.ndarray, float]:
+        """(OpenGL c2w, vertical fov in degrees): the first training camera, else a view of the box."""
+        if self.cameras is not None:
+            fy, height = float(self.cameras.intrinsics[0, 1]), self.cameras.height
+            return self.cameras.c2w[0].numpy().astype(np.float64), math.degrees(2 * math.atan(0.5 * height / fy))
+        if self.field.signal == "image":
+            eye, up = np.array([0.0, 0.0, 2.6]), np.array([0.0, 1.0, 0.0])
+            center = np.zeros(3)
+        else:
+            aabb = self.field.aabb.cpu().numpy().astype(np.float64)
+            center, extent = (aabb[:3] + aabb[3:]) / 2, np.linalg.norm(aabb[3:] - aabb[:3])
+            eye, up = center + extent * np.array([0.55, -0.75, 0.45]), np.array([0.0, 0.0, 1.0])
+            if self.field.signal == "sdf":
+                eye, up = center + extent * np.array([0.55, 0.45, 0.75]), np.array([0.0, 1.0, 0.0])
+        back = (eye - center) / np.linalg.norm(eye - center)  # OpenGL cameras look down -Z
+        right = np.cross(up, back)
+        right /= np.linalg.norm(right)
+        c2w = np.eye(4)
+        c2w[:3, :3] = np.stack([right, np.cross(back, right), back], axis=1)
+        c2w[:3, 3] = eye
+        return c2w, 40.0
+
+    def _warm_up(self) -> None:
+        from fields.render.camera import PinholeCamera
+
+        camera = PinholeCamera.from_fov(self._default_c2w, WARM_UP_SIZE, WARM_UP_SIZE, self._default_fov)
+        with self.field_guard():
+            self.renderer.render(camera.resized(8, 8), "rgb")  # the first call pays one-time set-up costs
+        start = time.perf_counter()
+        with self.field_guard():
+            self.renderer.render(camera, "rgb")
+        seconds = time.perf_counter() - start
+        self.resolution.rays_per_second = WARM_UP_SIZE * WARM_UP_SIZE / max(seconds, 1e-6)
+
+    def _setup_scene(self) -> None:
+        scene = self.server.scene
+        c2w = self._default_c2w
+        up = c2w[:3, 1]
+        if self.cameras is not None:
+            up = self.cameras.c2w[:, :3, 1].mean(0).numpy()
+        scene.set_up_direction(tuple(float(v) for v in up / np.linalg.norm(up)))
+        camera = self.server.initial_camera
+        camera.position = tuple(c2w[:3, 3])
+        aabb = self.field.aabb.cpu().numpy()
+        center = np.zeros(3) if self.field.signal == "image" else (aabb[:3] + aabb[3:]) / 2
+        distance = float(np.dot(center - c2w[:3, 3], -c2w[:3, 2]))
+        camera.look_at = tuple(c2w[:3, 3] - c2w[:3, 2] * max(distance, 0.1))
+        camera.fov = math.radians(self._default_fov)
+        if isinstance(self.renderer, ImageRenderer):
+            texture = self.renderer.texture()
+            aspect = texture.shape[1] / texture.shape[0]
+            scene.add_image("/image_field", texture, render_width=2.0 * aspect, render_height=2.0,
+                            format="png")
+            self.box_handle = None
+        else:
+            self.box_handle = scene.add_line_segments("/scene_box", box_edges(aabb), (230, 120, 20),
+                                                      thickness=2.0, thickness_units="screen")
+        self.frustums = self._add_frustums() if self.cameras is not None else []
+
+    def _add_frustums(self) -> list:
+        cams = self.cameras
+        count = min(cams.num_images, self.max_frustums)
+        indices = np.unique(np.linspace(0, cams.num_images - 1, count).round().astype(int))
+        fy = float(cams.intrinsics[0, 1])
+        fov = 2 * math.atan(0.5 * cams.height / fy)
+        aabb = self.field.aabb.cpu().numpy()
+        scale = 0.05 * float(np.linalg.norm(aabb[3:] - aabb[:3]))
+        stride = max(1, cams.height // 48)  # thumbnails about 48 px high: many frustums stay cheap
+        handles = []
+        for index in indices:
+            rgba = cams.images[index, ::stride, ::stride].float() / 255.0
+            thumbnail = (rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])) * 255.0
+            wxyz, position = viser_from_c2w(cams.c2w[index].numpy())
+            handle = self.server.scene.add_camera_frustum(
+                f"/training_cameras/{index}", fov=fov, aspect=cams.width / cams.height, scale=scale,
+                thickness=1.5, thickness_units="screen", image=thumbnail.round().byte().numpy(),
+                format="jpeg", jpeg_quality=70, wxyz=wxyz, position=position)
+            handle.on_click(lambda event, i=int(index): self.jump_to_training_camera(event.client, i))
+            handles.append(handle)
+        return handles
+
+    def jump_to_training_camera(self, client, index: int) -> None:
+        wxyz, position = viser_from_c2w(self.cameras.c2w[index].numpy())
+        fy = float(self.cameras.intrinsics[index, 1])
+        with client.atomic():
+            client.camera.wxyz = wxyz
+            client.camera.position = position
+            client.camera.fov = 2 * math.atan(0.5 * self.cameras.height / fy)
+
+    # ------------------------------------------------------------ browsers
+    async def _connect(self, client) -> None:
+        if isinstance(self.renderer, ImageRenderer):
+            return  # the image is a textured plane in the scene: nothing to render per camera
+        training = self.training
+        loop = ClientRenderLoop(
+            camera=lambda width, height: self._client_camera(client, width, height),
+            aspect=lambda: client.camera.aspect,
+            render=lambda camera, should_stop: self.renderer.render(camera, self.mode, guard=self.field_guard,
+                                                                    should_stop=should_stop),
+            send=lambda image, moving: self._send(client, image, moving),
+            resolution=self.resolution,
+            max_resolution=lambda: self.max_resolution,
+            field_version=(lambda: training.step) if training else (lambda: 0),
+            refresh_interval=training.refresh_interval if training else (lambda _: math.inf),
+            busy=training.render_busy if training else (lambda _: None),
+            name=f"render-client-{client.client_id}")
+        self.loops[client.client_id] = loop
+
+        @client.camera.on_update
+        async def _(_camera) -> None:
+            loop.request_render()
+
+        loop.start()
+        loop.request_render()
+
+    async def _disconnect(self, client) -> None:
+        loop = self.loops.pop(client.client_id, None)
+        if loop is not None:
+            loop.stop()
+
+    @staticmethod
+    def _client_camera(client, width: int, height: int):
+        camera = client.camera
+        return pinhole_from_viser(camera.wxyz, camera.position, camera.fov, width, height)
+
+    def _send(self, client, image: np.ndarray, moving: bool) -> None:
+        if client.client_id not in self.loops:
+            return  # the browser left while this frame was rendered
+        # JPEG keeps moving frames small and fast; a resting view is sent lossless.
+        if moving:
+            client.scene.set_background_image(image, format="jpeg", jpeg_quality=40)
+        else:
+            client.scene.set_background_image(image, format="png")
+            self.gui.show_render_speed(image.shape[1], image.shape[0])
+
+    def field_guard(self):
+        """Held while reading the field: the training lock when a trainer is attached."""
+        return self.training.lock if self.training is not None else contextlib.nullcontext()
+
+    def rerender(self) -> None:
+        """A render setting changed: every browser gets a fresh frame."""
+        for loop in list(self.loops.values()):
+            loop.request_render()
+
+    # ------------------------------------------------------------ actions behind the GUI
+    def export_mesh(self, client, resolution: int, on_done) -> bool:
+        """Starts a background mesh export (False when one is already running); ``on_done(message)`` reports."""
+        if self._export_thread is not None and self._export_thread.is_alive():
+            return False
+        self._export_thread = threading.Thread(target=self._export_job, args=(client, resolution, on_done),
+                                               name="export-mesh", daemon=True)
+        self._export_thread.start()
+        return True
+
+    def _export_job(self, client, resolution: int, on_done) -> None:
+        try:
+            from fields.export.mesh import export_field_mesh  # lazy: export pulls in meshing libraries
+        except ImportError as error:
+            on_done(f"mesh export is not available in this install ({error})")
+            return
+        try:
+            with self.field_guard():  # a snapshot, so that training goes on while the export runs
+                field, grid = copy.deepcopy(self.field), copy.deepcopy(self.grid)
+            step = self.training.step if self.training is not None else None
+            name = f"mesh_{self.field.field_type}" + (f"_step{step}" if step is not None else "") + f"_{resolution}.ply"
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            result = export_field_mesh(field, self.output_dir / name, resolution=resolution, grid=grid)
+            path = Path(result.path)
+            if client is not None:
+                client.send_file_download(path.name, path.read_bytes())
+            on_done(f"exported {path} ({result.n_vertices} vertices, {result.n_faces} faces)")
+        except Exception as error:  # reported in the GUI; the viewer and the training go on
+            traceback.print_exc()
+            on_done(f"mesh export failed: {error}")
+
+    def add_keyframe(self, client) -> int:
+        camera = client.camera
+        self.keyframes.append({"camera_to_world": c2w_from_viser(camera.wxyz, camera.position),
+                               "fov_y_degrees": math.degrees(camera.fov), "aspect": camera.aspect})
+        return len(self.keyframes)
+
+    def save_camera_path(self, path: Path) -> Path:
+        if not self.keyframes:
+            raise ViewerError("no keyframes yet: press 'add keyframe' at each view of the path first")
+        size = self.resolution.static_size(self.keyframes[0]["aspect"], self.max_resolution)
+        return write_camera_path(path, self.keyframes, size)
+
+    def close(self) -> None:
+        for loop in list(self.loops.values()):
+            loop.stop()
+        self.loops.clear()
+        self.server.stop()

@@ -1,0 +1,70 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fields.datasets import image_rays, load_scene
+from fields.viewer.cameras import (c2w_from_viser, camera_path_json, matrix_to_quaternion, pinhole_from_viser,
+                                   quaternion_to_matrix, viser_from_c2w, write_camera_path)
+
+
+def random_rotations(n, seed=0):
+    q = np.random.default_rng(seed).normal(size=(n, 4))
+    return [quaternion_to_matrix(v) for v in q]
+
+
+def test_quaternion_round_trip_covers_every_branch():
+    rotations = random_rotations(200) + [np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0]),
+                                         np.diag([-1.0, -1.0, 1.0]), np.eye(3)]
+    for rotation in rotations:
+        assert np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-9)
+        assert np.allclose(quaternion_to_matrix(matrix_to_quaternion(rotation)), rotation, atol=1e-9)
+
+
+def test_viser_pose_round_trip():
+    for rotation in random_rotations(20, seed=1):
+        c2w = np.eye(4)
+        c2w[:3, :3], c2w[:3, 3] = rotation, np.random.default_rng(2).normal(size=3)
+        wxyz, position = viser_from_c2w(c2w)
+        assert np.allclose(c2w_from_viser(wxyz, position), c2w, atol=1e-9)
+
+
+def test_identity_viser_camera_looks_down_world_plus_z():
+    # viser (OpenCV): identity rotation looks along +Z with image-down along +Y.
+    camera = pinhole_from_viser([1, 0, 0, 0], [0, 0, 0], math.radians(60), 9, 9)
+    _, directions = camera.rays()
+    centre = directions.reshape(9, 9, 3)[4, 4]
+    below = directions.reshape(9, 9, 3)[8, 4]
+    assert torch.allclose(centre, torch.tensor([0.0, 0.0, 1.0]), atol=1e-6)
+    assert below[1] > 0  # pixels further down the image look towards +Y
+
+
+def test_a_viser_camera_at_a_training_view_sees_that_view(procedural_scene):
+    scene = load_scene(procedural_scene, "train")
+    for index in (0, 5, 11):
+        wxyz, position = viser_from_c2w(scene.c2w[index].numpy())
+        fx, fy, cx, cy = scene.intrinsics[index].tolist()
+        assert cx == scene.width / 2 and cy == scene.height / 2 and fx == pytest.approx(fy)
+        camera = pinhole_from_viser(wxyz, position, 2 * math.atan(0.5 * scene.height / fy), scene.width,
+                                    scene.height)
+        origins, directions = camera.rays()
+        expected_origins, expected_directions = image_rays(scene, index)
+        assert torch.allclose(origins, expected_origins.reshape(-1, 3), atol=1e-5)
+        assert torch.allclose(directions, expected_directions.reshape(-1, 3), atol=1e-5)
+
+
+def test_camera_path_file_has_the_render_format(tmp_path):
+    c2w = np.eye(4)
+    c2w[:3, 3] = [0.0, -4.0, 1.0]
+    keyframes = [{"camera_to_world": c2w, "fov_y_degrees": 40.0, "aspect": 1.5},
+                 {"camera_to_world": c2w * 1.0, "fov_y_degrees": 35.5}]
+    path = write_camera_path(tmp_path / "paths" / "orbit.json", keyframes, (600, 400))
+    data = json.loads(path.read_text())
+    assert data == camera_path_json(keyframes, (600, 400))
+    assert data["resolution"] == [600, 400] and data["fps"] == 30 and len(data["frames"]) == 2
+    assert data["frames"][0]["camera_to_world"] == c2w.tolist()
+    assert data["frames"][1]["fov_y_degrees"] == 35.5 and set(data["frames"][0]) == {"camera_to_world",
+                                                                                      "fov_y_degrees"}
+    assert not list(tmp_path.glob("paths/*.tmp"))
