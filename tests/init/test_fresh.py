@@ -81,3 +81,15 @@ def test_selection_for_rendered_views(procedural_scene):
                               {"n_levels": 4, "log2_hashmap_size": 12}, [32, 128], seeds=2, render_step_size=0.05)
     assert result.crop == FAMILIES["hash"].crop // 2 and result.value in (32, 128)
     assert all(np.isfinite(d) for d in result.distances.values())
+
+
+@pytest.mark.parametrize("field_type", ["siren", "ffn"])
+def test_cam_wrapped_variant_is_the_same_family(field_type):
+    """A CAM-modulated backbone is selected like its plain family: the cam option reaches every candidate model."""
+    image = torch.rand(32, 32, 3)
+    options = {**SMALL, "cam": {"resolution": 8}}
+    family = FAMILIES[field_type]
+    result = select_for_image(field_type, image, options, family.candidates[:3], seeds=1)
+    assert result.option == family.option and result.value in family.candidates[:3]
+    field = make_field("image", field_type, height=32, width=32, **options, **result.options())
+    assert field.config["backbone"]["cam"]["resolution"] == 8
