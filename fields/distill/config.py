@@ -1,12 +1,14 @@
 """Options of the converter (also the command line of apps/convert.py, through tyro)."""
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Literal, Optional, Union
 
+from fields.train.config import JsonConfig
+
 
 @dataclass
-class ConvertConfig:
+class ConvertConfig(JsonConfig):
     checkpoint: Path
     """The teacher: a radiance-field checkpoint (.safetensors) written by train_nerf.py or convert.py."""
     to: str = "mlp"
@@ -87,6 +89,3 @@ class ConvertConfig:
         """Whether an active-learning level ("hard_poses", "hard_rays", "hard_points") is on."""
         own = getattr(self, name)
         return self.active_learning if own is None else own
-
-    def to_json(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}

@@ -25,6 +25,7 @@ from fields.distill.render import SharedSamples, render_at
 from fields.distill.teacher import ConvertError, check_target_type, load_teacher, teacher_record, teacher_scene
 from fields.models import make_field
 from fields.train.checkpointing import save_training_state
+from fields.train.bookkeeping import append_jsonl, budget_spent, val_due, val_indices
 from fields.train.evaluation import evaluate_views
 from fields.train.nerf_trainer import CPU_DEFAULT_TIME, DEFAULT_STEPS, MAX_BAD_STEPS, resolve_device
 from fields.train.schedule import lr_factor, training_progress
@@ -198,8 +199,7 @@ class Distiller:
 
     def validate(self, every: Optional[int] = None, count: Optional[int] = None) -> dict:
         """Student PSNR/SSIM on val views (white background): every K-th view, or the first ``count``."""
-        n = self.val_data.num_images
-        indices = list(range(0, n, every)) if every else list(range(min(count or n, n)))
+        indices = val_indices(self.val_data.num_images, every, count)
         self.student.eval()
         return evaluate_views(self.student, self.grid, self.val_data, indices, self.render["render_step_size"],
                               self.render["cone_angle"], self.device)["mean"]
@@ -213,19 +213,13 @@ class Distiller:
         (self.output / "config.json").write_text(json.dumps(config, indent=1))
 
     def _log(self, record: dict) -> None:
-        with open(self.output / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_jsonl(self.output / "metrics.jsonl", record)
 
     def _val_due(self, last_val_time: float) -> bool:
-        c = self.config
-        if c.val_every:
-            return self.step % c.val_every == 0
-        if self.max_time:
-            return self.elapsed - last_val_time >= 120.0
-        return self.step % 2000 == 0
+        return val_due(self.step, self.elapsed, last_val_time, self.config.val_every, self.max_time)
 
     def _finished(self) -> bool:
-        return self.step >= self.max_steps or (self.max_time is not None and self.elapsed >= self.max_time)
+        return budget_spent(self.step, self.elapsed, self.max_steps, self.max_time)
 
     def describe(self) -> str:
         c, t = self.config, self.teacher_info

@@ -5,8 +5,15 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 
+class JsonConfig:
+    """Config dataclasses as JSON (paths as strings), for config.json and checkpoint metadata."""
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
 @dataclass
-class TrainNerfConfig:
+class TrainNerfConfig(JsonConfig):
     scene: str = "lego"
     """Scene name (lego means nerf_synthetic/lego) or a path to a scene folder."""
     data_root: Optional[Path] = None
@@ -82,12 +89,9 @@ class TrainNerfConfig:
     cam_trunk_resolution: Optional[int] = None
     """Also modulate the trunk of mlp/ffn/siren/finer fields by xyz through additive tri-planes of this resolution."""
 
-    def to_json(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
-
 
 @dataclass
-class TrainImageConfig:
+class TrainImageConfig(JsonConfig):
     image: Path
     """Image to fit (PNG, JPEG or EXR)."""
     field: str = "hash"
@@ -127,12 +131,9 @@ class TrainImageConfig:
     quantize: bool = False
     """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
 
-    def to_json(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
-
 
 @dataclass
-class TrainSdfConfig:
+class TrainSdfConfig(JsonConfig):
     mesh: Path
     """Mesh to fit (OBJ, PLY, OFF, STL); normalised into [-1, 1]^3. Need not be watertight."""
     field: str = "hash"
@@ -173,6 +174,3 @@ class TrainSdfConfig:
     """CAM grid resolution (default 16)."""
     quantize: bool = False
     """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
-
-    def to_json(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}

@@ -16,6 +16,7 @@ from fields.models import make_field
 from fields.render import OccupancyGrid
 from fields.render.volume import render_rays
 from fields.train.callbacks import TrainingCallbacks
+from fields.train.bookkeeping import append_jsonl, budget_spent, val_due, val_indices
 from fields.train.checkpointing import load_field, restore_optimizer, save_training_state
 from fields.train.method_options import method_field_options
 from fields.train.config import TrainNerfConfig
@@ -197,26 +198,19 @@ class NerfTrainer:
 
     def validate(self, every: int | None = None, count: int | None = None) -> dict:
         """PSNR/SSIM on val views (white background). `every` picks every K-th view, `count` the first few."""
-        n = self.val_data.num_images
-        indices = list(range(0, n, every)) if every else list(range(min(count or n, n)))
+        indices = val_indices(self.val_data.num_images, every, count)
         self.field.eval()
         return evaluate_views(self.field, self.grid, self.val_data, indices, self.config.render_step_size,
                               self.config.cone_angle, self.device)["mean"]
 
     def _log(self, record: dict) -> None:
-        with open(self.output / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_jsonl(self.output / "metrics.jsonl", record)
 
     def _val_due(self, last_val_time: float) -> bool:
-        c = self.config
-        if c.val_every:
-            return self.step % c.val_every == 0
-        if self.max_time:
-            return self.elapsed - last_val_time >= 120.0
-        return self.step % 2000 == 0
+        return val_due(self.step, self.elapsed, last_val_time, self.config.val_every, self.max_time)
 
     def _finished(self) -> bool:
-        return self.step >= self.max_steps or (self.max_time is not None and self.elapsed >= self.max_time)
+        return budget_spent(self.step, self.elapsed, self.max_steps, self.max_time)
 
     # ----------------------------------------------------------------- the loop
     def run(self) -> TrainResult:
