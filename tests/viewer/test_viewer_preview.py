@@ -8,7 +8,7 @@ import torch
 
 from fields.render import OccupancyGrid
 from fields.render.camera import PinholeCamera, render_camera
-from fields.viewer import Viewer, ViewerError
+from fields.viewer import TrainingLink, Viewer, ViewerError
 from fields.viewer.preview_bake import bake_radiance, training_view_directions
 from fields.viewer.render_loop import ClientRenderLoop, ResolutionControl
 from fields.viewer.renderers import RadianceRenderer
@@ -249,6 +249,23 @@ def test_the_viewer_bakes_on_load_and_its_toggle_switches_the_preview(free_port,
         finally:
             client.close()
     finally:
+        viewer.close()
+
+
+def test_a_training_viewer_rebakes_as_the_training_step_advances(free_port, tmp_path):
+    field, link = CloudField(), TrainingLink()
+    viewer = Viewer(field, cloud_grid(field), training=link, port=free_port, max_resolution=32,
+                    output_dir=tmp_path, preview_resolution=24, verbose=False)
+    viewer.renderer.rebake_seconds = 0.0
+    client = ViserProtocolClient(viewer.server.get_port())
+    try:
+        assert viewer.renderer.preview.version == 0  # baked on start
+        link.step = 7  # the trainer took steps
+        time.sleep(4 * viewer.renderer.preview.seconds + 0.01)
+        client.send_camera(camera_from((0.0, -1.0, 0.3)).c2w.numpy(), width=64, height=64)
+        assert wait_for(lambda: viewer.renderer.preview.version == 7, 20.0)  # the next moving frame re-baked
+    finally:
+        client.close()
         viewer.close()
 
 
