@@ -64,8 +64,14 @@ def near_occupied_cells(grid, points: torch.Tensor, reach: torch.Tensor) -> torc
     r = grid.resolution
     lo, hi = grid.aabb[:3], grid.aabb[3:]
     radius = int(math.ceil(float((reach / ((hi - lo) / r)).max())))
-    occupied = grid.binary[0].float()[None, None]  # [1, 1, x, y, z]
-    dilated = F.max_pool3d(occupied, 2 * radius + 1, stride=1, padding=radius)[0, 0] > 0
+    dilated = grid.binary[0].float()[None, None]  # [1, 1, x, y, z]
+    for axis in range(3):  # a box dilation is three 1-D ones: 3 (2r + 1) instead of (2r + 1)³ reads per cell
+        kernel = [1, 1, 1]
+        kernel[axis] = 2 * radius + 1
+        padding = [0, 0, 0]
+        padding[axis] = radius
+        dilated = F.max_pool3d(dilated, kernel, stride=1, padding=padding)
+    dilated = dilated[0, 0] > 0
     inside = ((points >= lo) & (points <= hi)).all(dim=-1)  # the far faces belong to the last cells
     cell = ((points - lo) / (hi - lo) * r).floor().long().clamp(0, r - 1)
     return dilated[cell[:, 0], cell[:, 1], cell[:, 2]] | ~inside

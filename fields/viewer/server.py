@@ -125,12 +125,13 @@ class Viewer:
 
         camera = PinholeCamera.from_fov(self._default_c2w, WARM_UP_SIZE, WARM_UP_SIZE, self._default_fov)
         measured = set()
-        for moving in (False, True):  # the field first: its first render pays one-time set-up costs, not the bake
+        # The field's path first: its first render pays one-time set-up costs, which the bake's time should not.
+        for moving in (False, True):
             path = self.renderer.prepare(moving, guard=self.field_guard, version=self.field_version())
             if path in measured:
                 continue
             measured.add(path)
-            # The first call pays one-time set-up costs; the path's speed is measured on the second.
+            # A path's first render pays its one-time set-up costs; its speed is measured on the second.
             self.renderer.render(camera.resized(8, 8), "rgb", guard=self.field_guard, path=path)
             start = time.perf_counter()
             self.renderer.render(camera, "rgb", guard=self.field_guard, path=path)
