@@ -2,7 +2,6 @@
 import contextlib
 import time
 
-import numpy as np
 import pytest
 import torch
 
