@@ -29,6 +29,8 @@ class ViewConfig:
     """Training cameras shown (evenly spaced)."""
     cameras: bool = True
     """Show the training cameras of the checkpoint's scene (when the scene is found)."""
+    preview_resolution: int = 128
+    """Radiance fields: moving frames render a bake of the field at this many vertices per axis."""
 
 
 def main(config: ViewConfig) -> int:
@@ -44,10 +46,14 @@ def main(config: ViewConfig) -> int:
         viewer = Viewer(loaded.field, loaded.grid, render_options=loaded.meta.get("render"), cameras=loaded.cameras,
                         host=config.host, port=config.port, max_resolution=config.max_resolution,
                         target_fps=config.target_fps, max_frustums=config.max_frustums,
-                        output_dir=loaded.run_dir / "viewer")
+                        output_dir=loaded.run_dir / "viewer", preview_resolution=config.preview_resolution)
     except ViewerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    preview = getattr(viewer.renderer, "preview", None)
+    if preview is not None:
+        print(f"moving-frame preview baked once at {preview.resolution}³ in {preview.seconds:.1f} s "
+              f"({preview.evaluated / preview.resolution ** 3:.0%} of the grid near occupied cells)")
     print(f"showing {loaded.checkpoint} (step {loaded.meta.get('step', '?')}); Ctrl+C to quit")
     try:
         while True:

@@ -1,8 +1,11 @@
 """Viewer speed on a trained lego field: frames per second at fixed sizes (render + JPEG encode, as a moving
-frame costs), the moving-frame size the resolution control picks for 10 fps, and the latency from a browser
-connecting to its first frame (and to its first full-resolution frame).
+frame costs) along both render paths, the field itself (resting frames; moving ones with the fast preview off)
+and the baked preview (moving frames), the time to bake the preview, the moving-frame size the resolution control
+picks for 10 fps, and the latency from a browser connecting to its first frame (and to its first full-resolution
+frame).
 
-    python -m bench.viewer [--checkpoint RUN_OR_FILE] [--sizes 256 512] [--frames 4] [--device cpu|cuda]
+    python -m bench.viewer [--checkpoint RUN_OR_FILE] [--sizes 256 512] [--frames 4] [--preview-frames 20]
+                           [--preview-resolution 128] [--device cpu|cuda]
 
 Without --checkpoint it takes the newest outputs/lego/hash/*/checkpoints/latest.safetensors (here or in
 /work/main); train one with `python apps/train_nerf.py --scene lego --max-time 120 --output /tmp/viewer_lego`.
@@ -16,6 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -24,7 +28,9 @@ from fields.render.camera import PinholeCamera
 from fields.viewer import Viewer
 from fields.viewer.loading import load_viewer_input
 from fields.viewer.protocol_client import ViserProtocolClient
+from fields.viewer.preview_bake import training_view_directions
 from fields.viewer.render_loop import ResolutionControl
+from fields.viewer.renderers import make_renderer
 
 SEARCH = [Path("outputs/lego/hash"), Path("/work/main/outputs/lego/hash")]
 
@@ -44,26 +50,34 @@ def jpeg_bytes(image, quality: int = 40) -> int:
     return buffer.tell()
 
 
-def fps_at(renderer, cameras, size: int, frames: int, fov_y: float) -> dict:
-    renderer.render(PinholeCamera.from_fov(cameras.c2w[0], 32, 32, fov_y))  # warm-up
+def fps_at(renderer, path: str, cameras, size: int, frames: int, fov_y: float) -> dict:
+    renderer.render(PinholeCamera.from_fov(cameras.c2w[0], 32, 32, fov_y), path=path)  # warm-up
     times = []
     for index in range(frames):
         camera = PinholeCamera.from_fov(cameras.c2w[(7 * index + 1) % cameras.num_images], size, size, fov_y)
         start = time.perf_counter()
-        jpeg_bytes(renderer.render(camera, "rgb"))
+        jpeg_bytes(renderer.render(camera, "rgb", path=path))
         times.append(time.perf_counter() - start)
     mean = sum(times) / len(times)
-    return {"size": f"{size}x{size}", "frames": frames, "s_per_frame": mean, "fps": 1.0 / mean,
+    return {"path": path, "size": f"{size}x{size}", "frames": frames, "s_per_frame": mean, "fps": 1.0 / mean,
             "rays_per_s": size * size / mean}
 
 
-def connect_latency(loaded, cameras, fov_y: float, max_resolution: int) -> dict:
+def preview_psnr(renderer, camera: PinholeCamera) -> float:
+    """PSNR (dB) of the preview's frame against the field's for the same view: what the speed costs."""
+    field, preview = (renderer.render(camera, "rgb", path=path).astype(np.float64) / 255.0
+                      for path in ("field", "preview"))
+    return float(-10.0 * np.log10(max(np.mean((field - preview) ** 2), 1e-12)))
+
+
+def connect_latency(loaded, cameras, fov_y: float, max_resolution: int, preview_resolution: int) -> dict:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     start = time.perf_counter()
     viewer = Viewer(loaded.field, loaded.grid, render_options=loaded.meta.get("render"), cameras=cameras, port=port,
-                    max_resolution=max_resolution, output_dir=Path("/tmp/bench_viewer"), verbose=False)
+                    max_resolution=max_resolution, output_dir=Path("/tmp/bench_viewer"),
+                    preview_resolution=preview_resolution, verbose=False)
     startup = time.perf_counter() - start
     client = ViserProtocolClient(port)
     try:
@@ -87,7 +101,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--frames", type=int, default=4, help="frames at 256 px (fewer at larger sizes)")
+    parser.add_argument("--frames", type=int, default=4, help="frames of the field at 256 px (fewer at larger sizes)")
+    parser.add_argument("--preview-frames", type=int, default=20, help="frames of the preview at 256 px")
+    parser.add_argument("--preview-resolution", type=int, default=128, help="vertices per axis of the bake")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
 
@@ -98,22 +114,35 @@ def main() -> None:
     if cameras is None:
         raise SystemExit(f"the scene of {checkpoint} was not found; the benchmark uses its training cameras")
     fov_y = math.degrees(2 * math.atan(0.5 * cameras.height / float(cameras.intrinsics[0, 1])))
-    from fields.viewer.renderers import make_renderer
-
-    renderer = make_renderer(loaded.field, loaded.grid, loaded.meta.get("render"))
-    # Larger frames get proportionally fewer repeats (at least one): the same number of rays per size.
-    rows = [fps_at(renderer, cameras, size, max(1, round(args.frames * (256 / size) ** 2)), fov_y)
-            for size in args.sizes]
-    best_rays = max(r["rays_per_s"] for r in rows)
-    moving = ResolutionControl(target_fps=10.0, rays_per_second=best_rays).moving_size(1.0, 2048)
-    latency = connect_latency(loaded, cameras, fov_y, max_resolution=512)
+    renderer = make_renderer(loaded.field, loaded.grid, loaded.meta.get("render"),
+                             preview_resolution=args.preview_resolution,
+                             preview_directions=training_view_directions(cameras.c2w))
+    renderer.render(PinholeCamera.from_fov(cameras.c2w[0], 8, 8, fov_y))  # one-time set-up, not the bake's cost
+    renderer.prepare(moving=True)  # bakes the preview, as the viewer does once on loading a checkpoint
+    bake = renderer.preview
+    rows, moving_sizes = [], {}
+    for path, frames in (("field", args.frames), ("preview", args.preview_frames)):
+        # Larger frames get proportionally fewer repeats (at least one): the same number of rays per size.
+        path_rows = [fps_at(renderer, path, cameras, size, max(1, round(frames * (256 / size) ** 2)), fov_y)
+                     for size in args.sizes]
+        best_rays = max(r["rays_per_s"] for r in path_rows)
+        moving = ResolutionControl(target_fps=10.0, rays_per_second=best_rays).moving_size(1.0, 2048)
+        moving_sizes[f"moving_size_for_10fps_{path}"] = f"{moving[0]}x{moving[1]}"
+        rows += path_rows
+    latency = connect_latency(loaded, cameras, fov_y, max_resolution=512, preview_resolution=args.preview_resolution)
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print_results(f"viewer frame rate, lego hash field {checkpoint} (step {loaded.meta.get('step')}; {device}; "
-                  f"render + JPEG 40 per frame)", rows, ["size", "frames", "s_per_frame", "fps", "rays_per_s"])
+                  f"render + JPEG 40 per frame; path 'field' = the field itself, 'preview' = its "
+                  f"{bake.resolution}^3 bake)", rows, ["path", "size", "frames", "s_per_frame", "fps", "rays_per_s"])
+    view = PinholeCamera.from_fov(cameras.c2w[2], min(args.sizes), min(args.sizes), fov_y)
+    bake_row = {"bake_resolution": bake.resolution, "bake_s": bake.seconds,
+                "evaluated_fraction": bake.evaluated / bake.resolution ** 3,
+                f"preview_psnr_db_{view.width}px": preview_psnr(renderer, view), **moving_sizes}
+    print_results("preview bake (once per checkpoint; re-baked at most every few seconds while training) and the "
+                  "moving frame the resolution control picks for 10 fps", [bake_row], list(bake_row))
     print_results("viewer latency (browser stand-in over viser's websocket, 1200x800 canvas; startup: from the "
-                  "loaded checkpoint to a serving viewer, incl. its warm-up render)",
-                  [latency | {"moving_size_for_10fps": f"{moving[0]}x{moving[1]}"}],
-                  list(latency) + ["moving_size_for_10fps"])
+                  "loaded checkpoint to a serving viewer, incl. its warm-up renders and the preview bake)",
+                  [latency], list(latency))
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 

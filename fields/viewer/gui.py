@@ -35,6 +35,16 @@ class Gui:
                                                  hint="long side of the frame once the camera rests")
             self.target_fps = gui.add_slider("Target fps (moving)", 2.0, 60.0, 1.0, viewer.resolution.target_fps,
                                              hint="the moving frame's size follows measured rays/s and this rate")
+            if viewer.field.signal == "radiance":
+                self.fast_preview = gui.add_checkbox(
+                    "Fast preview while moving", viewer.renderer.fast_preview,
+                    hint="render moving frames from a baked grid of the field (re-baked as training changes it); "
+                         "the resting frame always renders the field itself")
+
+                @self.fast_preview.on_update
+                def _(_) -> None:
+                    viewer.renderer.fast_preview = self.fast_preview.value
+                    viewer.rerender()
             self.render_info = gui.add_markdown(self._render_info())
 
         @self.mode.on_update
@@ -52,7 +62,10 @@ class Gui:
             viewer.resolution.target_fps = float(self.target_fps.value)
 
     def _render_info(self, size: tuple[int, int] | None = None) -> str:
-        text = f"render speed: {self.viewer.resolution.rays_per_second / 1e3:.0f} k rays/s"
+        resolution = self.viewer.resolution
+        text = f"render speed: {resolution.rays_per_second('field') / 1e3:.0f} k rays/s"
+        if getattr(self.viewer.renderer, "preview", None) is not None:
+            text += f", preview {resolution.rays_per_second('preview') / 1e3:.0f} k rays/s"
         return text + (f", last full frame {size[0]} x {size[1]}" if size else "")
 
     def show_render_speed(self, width: int, height: int) -> None:

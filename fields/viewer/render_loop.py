@@ -19,23 +19,34 @@ MIN_HEIGHT = 24
 
 class ResolutionControl:
     """Frame sizes from the measured render speed: while moving, as many pixels as ``rays/s / target_fps``
-    allows; at rest, the resolution cap on the long side."""
+    allows; at rest, the resolution cap on the long side. The speed is kept per render path ("field", "preview":
+    see :mod:`fields.viewer.renderers`), since a baked preview renders many times faster than the field."""
 
     def __init__(self, target_fps: float = 10.0, rays_per_second: float = 50_000.0, smoothing: float = 0.3):
         self.target_fps = target_fps
-        self.rays_per_second = rays_per_second
+        self.initial_rays_per_second = rays_per_second  # the guess for a path not measured yet
         self.smoothing = smoothing
+        self._speeds: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def observe(self, rays: int, seconds: float) -> None:
+    def rays_per_second(self, path: str = "field") -> float:
+        return self._speeds.get(path, self.initial_rays_per_second)
+
+    def set_rays_per_second(self, path: str, rays_per_second: float) -> None:
+        """Replaces the estimate (e.g. with a warm-up measurement)."""
+        with self._lock:
+            self._speeds[path] = rays_per_second
+
+    def observe(self, rays: int, seconds: float, path: str = "field") -> None:
         """Folds one render's speed into the running estimate (tiny frames say little about throughput)."""
         if rays < 1024 or seconds <= 0:
             return
         with self._lock:
-            self.rays_per_second += self.smoothing * (rays / seconds - self.rays_per_second)
+            current = self.rays_per_second(path)
+            self._speeds[path] = current + self.smoothing * (rays / seconds - current)
 
-    def moving_size(self, aspect: float, max_resolution: int) -> tuple[int, int]:
-        budget = self.rays_per_second / self.target_fps
+    def moving_size(self, aspect: float, max_resolution: int, path: str = "field") -> tuple[int, int]:
+        budget = self.rays_per_second(path) / self.target_fps
         height = math.sqrt(budget / aspect)
         return self._fit(aspect, height, max_resolution)
 
@@ -58,17 +69,20 @@ class ResolutionControl:
 class ClientRenderLoop(threading.Thread):
     """Renders for one browser. ``camera(width, height)`` gives its current view as a PinholeCamera (None until
     the browser has reported one), ``aspect()`` its canvas aspect, ``send(image, moving)`` pushes a frame.
-    ``render(camera, should_stop)`` draws a uint8 image. While training runs, ``field_version()`` (the training
-    step) changes; a resting view is re-rendered when it did and ``refresh_interval(last_full_seconds)`` has
-    passed since the last full frame."""
+    ``prepare(moving)`` names the render path of the next frame and brings what it needs up to date (a baked
+    preview) before the frame's timing starts; ``render(camera, should_stop, path)`` draws a uint8 image along
+    it. While training runs, ``field_version()`` (the training step) changes; a resting view is re-rendered
+    when it did and ``refresh_interval(last_full_seconds)`` has passed since the last full frame."""
 
     def __init__(self, *, camera: Callable[[int, int], PinholeCamera | None], aspect: Callable[[], float],
                  render: Callable, send: Callable, resolution: ResolutionControl,
+                 prepare: Callable[[bool], str] = lambda moving: "field",
                  max_resolution: Callable[[], int], field_version: Callable[[], int] = lambda: 0,
                  refresh_interval: Callable[[float], float] = lambda _: 1.0,
                  busy: Callable[[bool], None] = lambda _: None, name: str = "render"):
         super().__init__(name=name, daemon=True)
         self._camera, self._aspect, self._render, self._send = camera, aspect, render, send
+        self._prepare = prepare
         self._resolution, self._max_resolution = resolution, max_resolution
         self._field_version, self._refresh_interval, self._busy = field_version, refresh_interval, busy
         self._wake = threading.Event()  # camera moved or a setting changed
@@ -115,18 +129,20 @@ class ClientRenderLoop(threading.Thread):
         aspect = self._aspect()
         if not aspect or aspect <= 0:
             return False
-        size = (self._resolution.moving_size if moving else self._resolution.static_size)(
-            aspect, self._max_resolution())
-        camera = self._camera(*size)
-        if camera is None:
-            return False
         version = self._field_version()
         # A moving frame is cheap and always finished; a full one is dropped as soon as the camera moves.
         should_stop = (lambda: self._stopped.is_set()) if moving else self._wake.is_set
         self._busy(True)
-        start = time.perf_counter()
         try:
-            image = self._render(camera, should_stop)
+            path = self._prepare(moving)  # before the timing: a bake must not count as render speed
+            max_resolution = self._max_resolution()
+            size = (self._resolution.moving_size(aspect, max_resolution, path) if moving
+                    else self._resolution.static_size(aspect, max_resolution))
+            camera = self._camera(*size)
+            if camera is None:
+                return False
+            start = time.perf_counter()
+            image = self._render(camera, should_stop, path)
             seconds = time.perf_counter() - start
             self._send(image, moving)
         except RenderInterrupted:
@@ -138,7 +154,7 @@ class ClientRenderLoop(threading.Thread):
             return False
         finally:
             self._busy(False)
-        self._resolution.observe(size[0] * size[1], seconds)
+        self._resolution.observe(size[0] * size[1], seconds, path)
         if not moving:
             self.last_full_seconds, self._last_full_at = seconds, time.perf_counter()
             self._last_full_version = version

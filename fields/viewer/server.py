@@ -13,6 +13,7 @@ import numpy as np
 
 from fields.viewer.cameras import c2w_from_viser, pinhole_from_viser, viser_from_c2w, write_camera_path
 from fields.viewer.gui import Gui
+from fields.viewer.preview_bake import training_view_directions
 from fields.viewer.render_loop import ClientRenderLoop, ResolutionControl
 from fields.viewer.renderers import ImageRenderer, make_renderer
 
@@ -51,16 +52,26 @@ def box_edges(aabb) -> np.ndarray:
 class Viewer:
     """Serves ``field`` (any signal) at http://host:port. ``cameras`` (a SceneData, optional) gives the training
     frustums and the initial view; ``training`` (a TrainingLink, optional) connects a running trainer;
-    ``output_dir`` receives exported meshes and camera paths."""
+    ``output_dir`` receives exported meshes and camera paths. A radiance field's moving frames come from a bake
+    of it at ``preview_resolution``³ (see :class:`~fields.viewer.renderers.RadianceRenderer`)."""
 
     def __init__(self, field, grid=None, *, render_options: dict | None = None, cameras=None, training=None,
                  host: str = "127.0.0.1", port: int = 7007, max_resolution: int = 512, target_fps: float = 10.0,
-                 max_frustums: int = 64, output_dir: Path = Path("outputs/viewer"), verbose: bool = True):
+                 max_frustums: int = 64, output_dir: Path = Path("outputs/viewer"), preview_resolution: int = 128,
+                 verbose: bool = True):
         import viser  # the viewer is the only user of viser: importing fields does not need it
 
         check_port(host, port)
+        if preview_resolution < 2:
+            raise ViewerError(f"the preview needs at least 2 vertices per axis; pass --preview-resolution 2 or "
+                              f"more (128 is the default), not {preview_resolution}")
         self.field, self.grid, self.cameras, self.training = field, grid, cameras, training
-        self.renderer = make_renderer(field, grid, render_options)
+        preview = {}
+        if field.signal == "radiance":
+            preview["preview_resolution"] = preview_resolution
+            if cameras is not None:
+                preview["preview_directions"] = training_view_directions(cameras.c2w)
+        self.renderer = make_renderer(field, grid, render_options, **preview)
         self.output_dir = Path(output_dir)
         self.max_resolution, self.max_frustums = max_resolution, max_frustums
         self.mode = "rgb"
@@ -108,16 +119,24 @@ class Viewer:
         return c2w, 40.0
 
     def _warm_up(self) -> None:
+        """Measures the speed of each render path (a radiance field's preview is baked here, once for a
+        checkpoint; a training field's is re-baked as it changes)."""
         from fields.render.camera import PinholeCamera
 
         camera = PinholeCamera.from_fov(self._default_c2w, WARM_UP_SIZE, WARM_UP_SIZE, self._default_fov)
-        with self.field_guard():
-            self.renderer.render(camera.resized(8, 8), "rgb")  # the first call pays one-time set-up costs
-        start = time.perf_counter()
-        with self.field_guard():
-            self.renderer.render(camera, "rgb")
-        seconds = time.perf_counter() - start
-        self.resolution.rays_per_second = WARM_UP_SIZE * WARM_UP_SIZE / max(seconds, 1e-6)
+        measured = set()
+        # The field's path first: its first render pays one-time set-up costs, which the bake's time should not.
+        for moving in (False, True):
+            path = self.renderer.prepare(moving, guard=self.field_guard, version=self.field_version())
+            if path in measured:
+                continue
+            measured.add(path)
+            # A path's first render pays its one-time set-up costs; its speed is measured on the second.
+            self.renderer.render(camera.resized(8, 8), "rgb", guard=self.field_guard, path=path)
+            start = time.perf_counter()
+            self.renderer.render(camera, "rgb", guard=self.field_guard, path=path)
+            seconds = time.perf_counter() - start
+            self.resolution.set_rays_per_second(path, WARM_UP_SIZE * WARM_UP_SIZE / max(seconds, 1e-6))
 
     def _setup_scene(self) -> None:
         scene = self.server.scene
@@ -182,12 +201,14 @@ class Viewer:
         loop = ClientRenderLoop(
             camera=lambda width, height: self._client_camera(client, width, height),
             aspect=lambda: client.camera.aspect,
-            render=lambda camera, should_stop: self.renderer.render(camera, self.mode, guard=self.field_guard,
-                                                                    should_stop=should_stop),
+            prepare=lambda moving: self.renderer.prepare(moving, guard=self.field_guard,
+                                                         version=self.field_version()),
+            render=lambda camera, should_stop, path: self.renderer.render(
+                camera, self.mode, guard=self.field_guard, should_stop=should_stop, path=path),
             send=lambda image, moving: self._send(client, image, moving),
             resolution=self.resolution,
             max_resolution=lambda: self.max_resolution,
-            field_version=(lambda: training.step) if training else (lambda: 0),
+            field_version=self.field_version,
             refresh_interval=training.refresh_interval if training else (lambda _: math.inf),
             busy=training.render_busy if training else (lambda _: None),
             name=f"render-client-{client.client_id}")
@@ -219,6 +240,10 @@ class Viewer:
         else:
             client.scene.set_background_image(image, format="png")
             self.gui.show_render_speed(image.shape[1], image.shape[0])
+
+    def field_version(self) -> int:
+        """Changes whenever the field does: the training step (a checkpoint never changes)."""
+        return self.training.step if self.training is not None else 0
 
     def field_guard(self):
         """Held while reading the field: the training lock when a trainer is attached."""

@@ -25,9 +25,9 @@ def test_moving_frames_follow_the_ray_budget():
 def test_measured_speed_moves_the_estimate():
     control = ResolutionControl(rays_per_second=100_000.0, smoothing=0.5)
     control.observe(200_000, 1.0)
-    assert control.rays_per_second == pytest.approx(150_000.0)
+    assert control.rays_per_second() == pytest.approx(150_000.0)
     control.observe(100, 1.0)  # too small to say anything
-    assert control.rays_per_second == pytest.approx(150_000.0)
+    assert control.rays_per_second() == pytest.approx(150_000.0)
 
 
 class FakeBrowser:
@@ -38,7 +38,7 @@ class FakeBrowser:
     def camera(self, width, height):
         return PinholeCamera.from_fov(np.eye(4), width, height, 50.0)
 
-    def render(self, camera, should_stop):
+    def render(self, camera, should_stop, path):
         self.started += 1
         deadline = time.perf_counter() + self.render_seconds
         while time.perf_counter() < deadline:
