@@ -98,6 +98,7 @@ class NerfTrainer:
         self.step = 0
         self.elapsed = 0.0  # training seconds, accumulated across resumes
         self.n_rays = 1024 if self.device.type == "cuda" else 256
+        self.distilled_from = None  # a PVD student's teacher (apps/convert.py), kept by every resume and save
         if config.resume:
             self._resume()
 
@@ -146,6 +147,7 @@ class NerfTrainer:
         self.step = int(meta["step"])
         self.elapsed = float(meta.get("train_seconds", 0.0))
         self.n_rays = int(meta.get("n_rays", self.n_rays))
+        self.distilled_from = meta.get("distilled_from")
         print(f"resumed {self.checkpoint_path} at step {self.step}")
 
     # ----------------------------------------------------------------- one step
@@ -194,6 +196,8 @@ class NerfTrainer:
             "render": {"render_step_size": self.config.render_step_size, "cone_angle": self.config.cone_angle},
             "config": self.config.to_json(),
         }
+        if self.distilled_from:
+            meta["distilled_from"] = self.distilled_from
         save_training_state(self.checkpoint_path, self.field, self.grid, self.optimizer, meta)
 
     def validate(self, every: int | None = None, count: int | None = None) -> dict:
@@ -217,10 +221,11 @@ class NerfTrainer:
         c = self.config
         (self.output / "checkpoints").mkdir(parents=True, exist_ok=True)
         fresh = {"fresh": self.fresh.to_json()} if self.fresh is not None else {}
+        teacher = {"teacher": self.distilled_from} if self.distilled_from else {}  # the key convert.py writes
         with open(self.output / "config.json", "w") as f:
             json.dump(self.config.to_json() | {"max_steps": self.max_steps, "max_time": self.max_time,
-                                               "device": str(self.device), "scene_name": self.scene_name} | fresh,
-                      f, indent=1)
+                                               "device": str(self.device), "scene_name": self.scene_name}
+                      | fresh | teacher, f, indent=1)
         if self.fresh is not None:
             with open(self.output / "fresh.json", "w") as f:
                 json.dump(self.fresh.to_json(), f, indent=1)
