@@ -46,7 +46,8 @@ def main(config: ViewConfig) -> int:
         viewer = Viewer(loaded.field, loaded.grid, render_options=loaded.meta.get("render"), cameras=loaded.cameras,
                         host=config.host, port=config.port, max_resolution=config.max_resolution,
                         target_fps=config.target_fps, max_frustums=config.max_frustums,
-                        output_dir=loaded.run_dir / "viewer", preview_resolution=config.preview_resolution)
+                        output_dir=loaded.run_dir / "viewer", preview_resolution=config.preview_resolution,
+                        normalization=loaded.meta.get("normalization"))
     except ViewerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -52,13 +52,15 @@ def box_edges(aabb) -> np.ndarray:
 class Viewer:
     """Serves ``field`` (any signal) at http://host:port. ``cameras`` (a SceneData, optional) gives the training
     frustums and the initial view; ``training`` (a TrainingLink, optional) connects a running trainer;
-    ``output_dir`` receives exported meshes and camera paths. A radiance field's moving frames come from a bake
-    of it at ``preview_resolution``³ (see :class:`~fields.viewer.renderers.RadianceRenderer`)."""
+    ``output_dir`` receives exported meshes and camera paths. ``normalization``: an SDF checkpoint's
+    meta["normalization"], so that exported meshes are in the original mesh coordinates, as apps/export_mesh.py
+    writes them. A radiance field's moving frames come from a bake of it at ``preview_resolution``³ (see
+    :class:`~fields.viewer.renderers.RadianceRenderer`)."""
 
     def __init__(self, field, grid=None, *, render_options: dict | None = None, cameras=None, training=None,
                  host: str = "127.0.0.1", port: int = 7007, max_resolution: int = 512, target_fps: float = 10.0,
                  max_frustums: int = 64, output_dir: Path = Path("outputs/viewer"), preview_resolution: int = 128,
-                 verbose: bool = True):
+                 normalization: dict | None = None, verbose: bool = True):
         import viser  # the viewer is the only user of viser: importing fields does not need it
 
         check_port(host, port)
@@ -73,6 +75,7 @@ class Viewer:
                 preview["preview_directions"] = training_view_directions(cameras.c2w)
         self.renderer = make_renderer(field, grid, render_options, **preview)
         self.output_dir = Path(output_dir)
+        self.normalization = normalization
         self.max_resolution, self.max_frustums = max_resolution, max_frustums
         self.mode = "rgb"
         self.resolution = ResolutionControl(target_fps)
@@ -276,7 +279,8 @@ class Viewer:
             step = self.training.step if self.training is not None else None
             name = f"mesh_{self.field.field_type}" + (f"_step{step}" if step is not None else "") + f"_{resolution}.ply"
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            result = export_field_mesh(field, self.output_dir / name, resolution=resolution, grid=grid)
+            result = export_field_mesh(field, self.output_dir / name, resolution=resolution, grid=grid,
+                                       normalization=self.normalization)
             path = Path(result.path)
             if client is not None:
                 client.send_file_download(path.name, path.read_bytes())

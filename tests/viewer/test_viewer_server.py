@@ -102,7 +102,7 @@ class FakeClient:
 def test_export_mesh_runs_in_the_background_and_offers_the_file(viewer, monkeypatch):
     calls = []
 
-    def fake_export(field, output, resolution=256, threshold=None, crop=None, grid=None):
+    def fake_export(field, output, resolution=256, threshold=None, crop=None, grid=None, normalization=None):
         calls.append((field is not viewer.field, resolution, grid is not None))  # a snapshot of the field
         Path(output).write_text("ply\n")
         return types.SimpleNamespace(path=Path(output), n_vertices=3, n_faces=1)
