@@ -142,7 +142,11 @@ class NerfTrainer:
             )
         field, grid, _ = load_field(self.checkpoint_path, self.device)
         self.field.load_state_dict(field.state_dict())
-        self.grid.load_state_dict(grid.state_dict())
+        if (grid.resolution, grid.levels) != (self.grid.resolution, self.grid.levels):
+            # The checkpoint's grid is what the field was trained (or, for a PVD student, distilled) with.
+            print(f"--resume: continuing with the checkpoint's {grid.resolution}^3 x {grid.levels} occupancy grid "
+                  f"(not --grid-resolution {self.config.grid_resolution} --grid-levels {self.config.grid_levels})")
+        self.grid = grid
         restore_optimizer(self.optimizer, tensors, meta)
         self.step = int(meta["step"])
         self.elapsed = float(meta.get("train_seconds", 0.0))

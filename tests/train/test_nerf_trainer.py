@@ -43,6 +43,16 @@ def test_resume_continues_from_the_checkpoint(small_config):
     assert resumed.run().step == 30
 
 
+def test_resume_keeps_the_checkpoints_occupancy_grid(small_config, capsys):
+    first = NerfTrainer(small_config(max_steps=5, eval_every=0, grid_resolution=16)).run()
+    _, saved_grid, _ = load_field(first.output / "checkpoints" / "latest.safetensors")
+    resumed = NerfTrainer(small_config(max_steps=8, eval_every=0, grid_resolution=32, resume=True))
+    assert "16^3" in capsys.readouterr().out
+    assert resumed.grid.resolution == 16
+    torch.testing.assert_close(resumed.grid.binary, saved_grid.binary)
+    assert resumed.run().step == 8
+
+
 def test_resume_refuses_another_scene(small_config, procedural_scene, tmp_path):
     run = NerfTrainer(small_config(max_steps=5, eval_every=0)).run()
     checkpoint = run.output / "checkpoints" / "latest.safetensors"
