@@ -116,6 +116,12 @@ class FourierFeatureMLP(CoordinateMLP):
     def default_lr(cls, signal: str) -> float:
         return 5e-4 if signal == "radiance" else 3e-3
 
+    @classmethod
+    def defaults(cls, signal: str) -> dict:
+        # sigma 10 (the image default) is too high-frequency for a 3-D scene box: converting the lego hash teacher
+        # into an ffn student for 60 s gave -1.71 dB against the teacher with sigma 10, -1.13 with 6, -0.31 with 3.
+        return dict(sigma=3.0) if signal == "radiance" else {}
+
     def embed(self, coords: torch.Tensor) -> torch.Tensor:
         angles = 2.0 * math.pi * coords @ self.basis
         return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
