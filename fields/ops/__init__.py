@@ -1,4 +1,5 @@
 """Autograd wrappers of the native core, each beside its pure-torch reference (``*_reference``)."""
+from fields.ops.dense_grid_render import dense_grid_render, dense_grid_render_reference, skip_distances
 from fields.ops.grid_sample import (
     grid_sample_2d,
     grid_sample_2d_reference,
@@ -25,6 +26,8 @@ __all__ = [
     "RasterOutput",
     "RaySamples",
     "VolumeRenderOutput",
+    "dense_grid_render",
+    "dense_grid_render_reference",
     "grid_sample_2d",
     "grid_sample_2d_reference",
     "grid_sample_3d",
@@ -45,6 +48,7 @@ __all__ = [
     "rbf_layer_reference",
     "sh_encode",
     "sh_encode_reference",
+    "skip_distances",
     "triplane_sample",
     "triplane_sample_reference",
     "volume_render",

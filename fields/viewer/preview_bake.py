@@ -1,10 +1,9 @@
 """A baked preview of a radiance field for the viewer's moving frames: density and a view-independent colour
-evaluated once on a dense grid over the scene box, then looked up by trilinear interpolation.
+evaluated once on a dense grid over the scene box, then rendered by the core's fused dense-grid renderer.
 
 A hash-grid field costs a backbone and a colour MLP per sample, far too slow on a CPU for 10 frames/s while the
-camera moves; a lookup in the bake costs one trilinear sample. :class:`BakedRadiance` answers the field's call
-``(positions, directions) -> (sigma, rgb)``, so :func:`fields.render.camera.render_camera` renders it through the
-same occupancy grid, ray marcher and compositing as the field itself."""
+camera moves; a sample of the bake costs one trilinear lookup, and :func:`fields.ops.dense_grid_render` marches,
+looks up and composites each ray in one pass, skipping the bake's empty cells and stopping at opaque surfaces."""
 import contextlib
 import math
 import time
@@ -13,7 +12,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from fields.ops.grid_sample import grid_sample_3d
+from fields.ops.dense_grid_render import dense_grid_render, skip_distances
+from fields.render.camera import PinholeCamera
 
 # The corners of a regular tetrahedron: 4 directions spread evenly over the sphere, no axis preferred (for
 # when nothing is known about the captures).
@@ -29,31 +29,37 @@ def training_view_directions(c2w: torch.Tensor, count: int = 4) -> torch.Tensor:
 
 
 class BakedRadiance:
-    """Density and colour on the vertices of a ``resolution``³ grid spanning ``aabb`` (``features`` [4, R, R, R]:
-    sigma then rgb, indexed [channel, z, y, x] as grid_sample_3d reads them). Zero density outside the box, as
-    the field has."""
+    """Density and colour on the vertices of a ``resolution``³ grid spanning ``aabb`` (``values`` [R, R, R, 4]:
+    sigma then rgb, indexed [z, y, x]), and the skip distances of the occupancy grid's cells at bake time
+    (``skip_distance`` [z, y, x], see :func:`fields.ops.skip_distances`): the preview samples where the field's
+    own render samples. Zero density outside the box, as the field has."""
 
-    def __init__(self, aabb: torch.Tensor, features: torch.Tensor, *, version=None, seconds: float = 0.0,
-                 evaluated: int = 0):
-        self.aabb, self.features = aabb, features
+    def __init__(self, aabb: torch.Tensor, values: torch.Tensor, skip_distance: torch.Tensor, *, version=None,
+                 seconds: float = 0.0, evaluated: int = 0):
+        self.aabb, self.values, self.skip_distance = aabb, values, skip_distance
         self.version = version  # the field version (training step) it was baked from
         self.seconds = seconds  # how long the bake took
         self.evaluated = evaluated  # grid vertices the field was evaluated at (the rest are empty space)
 
     @property
     def resolution(self) -> int:
-        return self.features.shape[-1]
+        return self.values.shape[0]
 
     @property
     def voxel_size(self) -> float:
         """Largest spacing between grid vertices: finer ray steps than this find no more detail in the bake."""
         return float(((self.aabb[3:] - self.aabb[:3]) / (self.resolution - 1)).max())
 
-    def __call__(self, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        unit = (x - self.aabb[:3]) / (self.aabb[3:] - self.aabb[:3]) * 2.0 - 1.0
-        inside = (unit.abs() <= 1.0).all(dim=-1)
-        out = grid_sample_3d(self.features, unit.contiguous(), align_corners=True)  # [N, 4]
-        return out[:, 0] * inside, out[:, 1:]
+    @torch.no_grad()
+    def render(self, camera: PinholeCamera, *, background: float = 1.0, step: float | None = None) -> dict:
+        """rgb [H, W, 3] on a uniform background, opacity and depth [H, W], as
+        :func:`fields.render.camera.render_camera` returns them for the field; ``step`` defaults to one voxel."""
+        origins, directions = camera.rays(self.values.device)
+        rgb, opacity, depth = dense_grid_render(origins, directions, self.values, self.skip_distance, self.aabb,
+                                                step or self.voxel_size)
+        rgb = rgb + (1.0 - opacity)[:, None] * background
+        h, w = camera.height, camera.width
+        return {"rgb": rgb.reshape(h, w, 3), "opacity": opacity.reshape(h, w), "depth": depth.reshape(h, w)}
 
 
 def near_occupied_cells(grid, points: torch.Tensor, reach: torch.Tensor) -> torch.Tensor:
@@ -101,8 +107,12 @@ def bake_radiance(field, grid, resolution: int = 128, *, directions: torch.Tenso
     z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")  # the [D, H, W] = [z, y, x] order of the features
     points = lo + torch.stack([x, y, z], dim=-1).reshape(-1, 3) * (hi - lo)
     directions = (TETRAHEDRON if directions is None else directions).to(device=device, dtype=torch.float32)
+    if not torch.equal(grid.aabb.float(), field.aabb.float()):
+        raise ValueError(f"bake_radiance: the occupancy grid's box {grid.aabb.tolist()} differs from the field's "
+                         f"{field.aabb.tolist()}; the preview needs the grid the field was trained with")
     with guard():  # training updates the occupancy grid in place
         keep = near_occupied_cells(grid, points, (hi - lo) / (resolution - 1)).nonzero()[:, 0]
+        skip_distance = skip_distances(grid.binary[0].permute(2, 1, 0).contiguous())  # [x, y, z] -> [z, y, x]
     values = torch.zeros(points.shape[0], 4, device=device)
     for first in range(0, keep.shape[0], chunk):
         index = keep[first : first + chunk]
@@ -111,6 +121,5 @@ def bake_radiance(field, grid, resolution: int = 128, *, directions: torch.Tenso
             rgb = sum(field.color(h, d.expand(index.shape[0], 3)) for d in directions) / directions.shape[0]
         values[index, 0] = sigma.float()
         values[index, 1:] = rgb.float()
-    features = values.T.reshape(4, resolution, resolution, resolution).contiguous()
-    return BakedRadiance(torch.cat([lo, hi]), features, version=version, seconds=time.perf_counter() - start,
-                         evaluated=int(keep.shape[0]))
+    return BakedRadiance(torch.cat([lo, hi]), values.reshape(resolution, resolution, resolution, 4), skip_distance,
+                         version=version, seconds=time.perf_counter() - start, evaluated=int(keep.shape[0]))

@@ -130,8 +130,7 @@ class RadianceRenderer(_StripRenderer):
         if path == "preview":
             # Steps finer than a bake voxel find no more detail in the bake: they would only cost time.
             step = max(self.render_step_size, self.preview.voxel_size)
-            return render_camera(self.preview, self.grid, camera, background=self.background,
-                                 render_step_size=step, cone_angle=self.cone_angle)
+            return self.preview.render(camera, background=self.background, step=step)
         return render_camera(self.field, self.grid, camera, background=self.background,
                              render_step_size=self.render_step_size, cone_angle=self.cone_angle)
 

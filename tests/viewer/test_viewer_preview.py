@@ -5,6 +5,7 @@ import time
 import pytest
 import torch
 
+from fields.ops import pack_bitfield
 from fields.render import OccupancyGrid
 from fields.render.camera import PinholeCamera, render_camera
 from fields.viewer import TrainingLink, Viewer, ViewerError
@@ -84,10 +85,7 @@ def test_the_bake_holds_the_field_at_its_vertices_in_grid_sample_order():
         sigma, h = field.density(point)
         assert float(sigma) > 0.5
         expected = torch.cat([sigma, field.color(h, torch.zeros(1, 3))[0]])
-        assert torch.allclose(baked.features[:, k, j, i], expected, atol=1e-5)
-        # between vertices the lookup is the trilinear blend, so at a vertex it is the vertex itself
-        looked_up = torch.cat([part.reshape(-1) for part in baked(point, torch.zeros(1, 3))])
-        assert torch.allclose(looked_up, expected, atol=1e-5)
+        assert torch.allclose(baked.values[k, j, i], expected, atol=1e-5)
 
 
 def test_baked_render_matches_the_field_from_every_side():
@@ -101,7 +99,7 @@ def test_baked_render_matches_the_field_from_every_side():
     for direction in [(0.0, -1.0, 0.3), (1.0, 0.4, -0.5), (-0.2, 0.3, 1.0)]:
         camera = camera_from(direction)
         direct = render_camera(field, grid, camera, render_step_size=5e-3)
-        preview = render_camera(baked, grid, camera, render_step_size=baked.voxel_size)
+        preview = baked.render(camera)
         assert psnr(preview["rgb"], direct["rgb"]) > 35.0
         assert (preview["opacity"] - direct["opacity"]).abs().max() < 0.05
 
@@ -121,6 +119,28 @@ def test_vertices_around_an_occupied_cell_are_evaluated_and_no_others():
     assert int(index.min()) >= 6 and int(index.max()) <= 11
 
 
+def test_the_preview_samples_only_where_the_occupancy_grid_lets_the_field_render():
+    """With only the cells of x > 0 occupied, the field's render shows half the cloud; so must the preview (it
+    marches through the same cells). Seen from +z, the image's left half (x < 0) is empty."""
+    field = CloudField()
+    grid = cloud_grid(field)
+    grid.binary[0, : grid.resolution // 2] = False  # binary is indexed [level, x, y, z]
+    grid.bitfield.copy_(pack_bitfield(grid.binary.view(-1)))  # what the field's ray marching reads
+    baked = bake_radiance(field, grid, 64)
+    camera = camera_from((0.0, 0.0, 1.0))
+    preview = baked.render(camera)
+    direct = render_camera(field, grid, camera, render_step_size=5e-3)
+    assert psnr(preview["rgb"], direct["rgb"]) > 35.0
+    half = camera.width // 2
+    assert float(preview["opacity"][:, : half - 1].max()) == 0.0 and float(preview["opacity"][:, half + 1 :].max()) > 0.9
+
+
+def test_a_grid_over_another_box_is_refused():
+    field = CloudField()
+    with pytest.raises(ValueError, match="box"):
+        bake_radiance(field, OccupancyGrid([-2.0] * 3 + [2.0] * 3, resolution=8), 16)
+
+
 def test_empty_cells_are_skipped():
     field = CloudField()
     grid = cloud_grid(field)
@@ -132,7 +152,7 @@ def test_empty_cells_are_skipped():
     assert float(evaluated.max()) < CLOUD_RADIUS + 3 * 3 ** 0.5 * cell
     inside = (torch.linspace(-1, 1, 48).abs() < CLOUD_RADIUS).sum() ** 3  # a lower bound: the inscribed cube
     assert baked.evaluated > 0.5 * int(inside)
-    assert (baked.features[:, 0, 0, 0] == 0).all() and (baked.features[:, -1, -1, 24] == 0).all()
+    assert (baked.values[0, 0, 0] == 0).all() and (baked.values[-1, -1, 24] == 0).all()
     grid.binary.zero_()  # nothing occupied: nothing to evaluate
     assert bake_radiance(field, grid, 48).evaluated == 0
 
