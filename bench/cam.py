@@ -1,13 +1,13 @@
 """CAM against the same field without it: images (FFN vs FFN+CAM) and lego (MLP NeRF vs MLP+CAM).
 
     python -m bench.cam images [--size 64] [--steps 300] [--hidden-dim 64] [--n-frequencies 64] [--cam-resolution 8]
-    python -m bench.cam lego [--budget 300] [--downscale 2]
+    python -m bench.cam lego [--budget 300 | --steps N] [--downscale 2]
 
 images: photographs from skimage.data, resized to size x size (CPU time), fitted by apps/train_image.py's trainer
 at the same steps with and without --cam, for regression (all pixels) and generalisation (--holdout-every 2: train
 on every second pixel, PSNR on the others).
-lego: the baseline trains for --budget seconds; the CAM run then trains for the same number of steps (its time is
-reported). Val split, white background, every --every-th view. One run at a time. Prints a table and JSON.
+lego: the baseline trains for --budget seconds (or --steps steps, which does not depend on the machine's load); the
+CAM run then trains for the same number of steps (its time is reported). Val split, white background, every --every-th view. One run at a time. Prints a table and JSON.
 """
 import argparse
 import json
@@ -76,7 +76,7 @@ def bench_lego(args) -> None:
     common = dict(scene="lego", field="mlp", device="cpu", downscale=args.downscale, progress=False, val_views=0,
                   eval_every=args.every, save_every=10**9, grid_resolution=args.grid_resolution,
                   target_samples=args.target_samples)
-    steps = None
+    steps = args.steps
     for cam in (False, True):
         budget = dict(max_time=args.budget, max_steps=10**9) if steps is None else dict(max_steps=steps)
         output = Path(args.output) / ("mlp_cam" if cam else "mlp")
@@ -107,6 +107,7 @@ def main() -> None:
     images.add_argument("--field", default="ffn")
     lego = sub.add_parser("lego")
     lego.add_argument("--budget", type=float, default=300.0, help="baseline training seconds")
+    lego.add_argument("--steps", type=int, default=None, help="train both for this many steps instead of a budget")
     lego.add_argument("--downscale", type=int, default=2)
     lego.add_argument("--every", type=int, default=20)
     lego.add_argument("--grid-resolution", type=int, default=64)
