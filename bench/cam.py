@@ -11,8 +11,8 @@ on every second pixel, PSNR on the others).
 CAM's regime: CAM_image.py fits 512^2 images with a 3 x 256 FFN (about as many parameters as pixels, i.e. the network
 under-fits) for 2000 steps, with Fourier features of sigma 10 on [0, 1] coordinates. The second command is that regime
 scaled to 128^2 (3 x 64, 16.8 K parameters for 16.4 K pixels; sigma 5 on our [-1, 1] coordinates is sigma 10 on
-[0, 1]; 8^2 grids keep CAM's 16 x 16 pixels per grid cell and +2.3 % parameters). With far more parameters than pixels (the defaults) the plain FFN memorises the image and CAM has little
-to add.
+[0, 1]; 8^2 grids keep CAM's 16 x 16 pixels per grid cell and +2.3 % parameters). With far more parameters than
+pixels (the defaults) the plain FFN memorises the image and CAM has little to add.
 lego: the baseline trains for --budget seconds; the CAM run then trains for the same number of steps (its time is
 reported). Val split, white background, every --every-th view. One run at a time. Prints a table and JSON.
 """
