@@ -54,6 +54,26 @@ def test_cam_with_layer_norm_starts_as_plain_normalisation():
     torch.testing.assert_close(field.rgb(uv), backbone.head(z))
 
 
+def test_image_cam_with_learned_grids_is_gamma_norm_plus_beta_before_the_activation():
+    """CAM's formula z = relu(gamma(c) * LayerNorm(h) + beta(c)) with gamma, beta read per layer from the grid by
+    torch's own bilinear sampling (align_corners, border): catches swapped gamma/beta channels, swapped layers or
+    axes, and a modulation after the activation."""
+    torch.manual_seed(0)
+    field = make_field("image", "ffn", hidden_dim=16, n_layers=3, n_frequencies=8, cam={"resolution": [5, 4]})
+    backbone = field.backbone
+    with torch.no_grad():
+        backbone.cam.grid.normal_()
+    uv = torch.rand(64, 2) * 2.2 - 1.1  # a few outside [-1, 1]: border clamping
+    grid = backbone.cam.grid  # [gamma of layers 0..2, beta of layers 0..2, H=4, W=5]
+    values = torch.nn.functional.grid_sample(grid[None], uv[None, :, None], mode="bilinear", padding_mode="border",
+                                             align_corners=True)[0, :, :, 0].T
+    z = backbone.embed(uv)
+    for i, layer in enumerate(backbone.hidden):
+        h = torch.nn.functional.layer_norm(layer(z), (layer.out_features,))
+        z = torch.relu(values[:, i:i + 1] * h + values[:, 3 + i:4 + i])
+    torch.testing.assert_close(field.rgb(uv), backbone.head(z))
+
+
 @pytest.mark.parametrize("coord_dim,resolution", [(1, 5), (2, [6, 4]), (3, 4)])
 def test_shift_and_scale_grids_receive_gradient(coord_dim, resolution):
     """The published tri-plane code multiplies zero-initialised shift planes, so they never learn; ours adds them."""
