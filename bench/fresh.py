@@ -2,7 +2,7 @@
 
     python -m bench.fresh images [--size 128 --steps 150 --hidden-dim 128 --n-layers 3 --omega-head --seeds 5
                            --holdout-every 10]
-    python -m bench.fresh lego [--steps 300 --downscale 4]
+    python -m bench.fresh lego [--steps 300 --downscale 4 --side 64 --views 4 --seeds 5 --select-only]
 
 images: for each skimage.data photograph (centre-cropped to a square, resized to --size, greyscale repeated to
 RGB) and each family (siren: first_omega, ffn: sigma), every candidate of a reduced grid is trained for --steps
@@ -134,6 +134,10 @@ def run_lego(args) -> None:
     cameras, images = training_views(scene, args.views, args.side)
     chosen = select_for_views("hash", cameras, images, scene.aabb.tolist(), {}, LEGO_GRID, args.seeds)
     print(chosen.table(), flush=True)
+    if args.select_only:
+        if args.json:
+            Path(args.json).write_text(json.dumps({"fresh": chosen.to_json()}, indent=1))
+        return
     rows = [{"run": "default (2048, init 1e-4)", **train_lego(args, {}, folder / "default")}]
     for value in LEGO_GRID:
         row = train_lego(args, {**chosen.fixed, "finest_resolution": int(value)}, folder / str(value))
@@ -167,6 +171,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=25)
     parser.add_argument("--views", type=int, default=4, help="training views FreSh compares (lego)")
     parser.add_argument("--side", type=int, default=64, help="side of the views FreSh renders (lego)")
+    parser.add_argument("--select-only", action="store_true", help="lego: FreSh's distances only, no training")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
