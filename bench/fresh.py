@@ -1,7 +1,8 @@
 """FreSh against the default hyperparameter and against a grid search, on real photographs and on lego.
 
-    python -m bench.fresh images [--size 128 --steps 150 --hidden-dim 128 --seeds 5 --holdout-every 10]
-    python -m bench.fresh lego [--steps 300 --downscale 4]
+    python -m bench.fresh images [--size 128 --steps 150 --hidden-dim 128 --n-layers 3 --omega-head --seeds 5
+                           --holdout-every 10]
+    python -m bench.fresh lego [--steps 300 --downscale 4 --side 64 --views 4 --seeds 5 --select-only]
 
 images: for each skimage.data photograph (centre-cropped to a square, resized to --size, greyscale repeated to
 RGB) and each family (siren: first_omega, ffn: sigma), every candidate of a reduced grid is trained for --steps
@@ -22,6 +23,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import imageio.v3 as iio
 import numpy as np
@@ -55,8 +57,12 @@ def photograph(name: str, size: int) -> np.ndarray:
     return (np.clip(resized, 0, 1) * 255).round().astype(np.uint8)
 
 
-def width_options(family: str, hidden_dim: int) -> dict:
+def width_options(family: str, hidden_dim: int, n_layers: Optional[int] = None, omega_head: bool = False) -> dict:
     options = {"hidden_dim": hidden_dim}
+    if n_layers:
+        options["n_layers"] = n_layers
+    if omega_head and family == "siren":
+        options["omega_head"] = True  # FreSh's SIREN head (apply_omega_when_linear)
     if family == "ffn":
         options["n_frequencies"] = hidden_dim // 2  # FreSh's width: cos + sin = hidden
     return options
@@ -76,7 +82,7 @@ def run_images(args) -> None:
         image = load_image(path)
         for family in args.families:
             option = FAMILIES[family].option
-            base = width_options(family, args.hidden_dim)
+            base = width_options(family, args.hidden_dim, args.n_layers, args.omega_head)
             chosen = select_for_image(family, image, base, GRIDS[family], args.seeds)
             full = select_for_image(family, image, base, None, args.seeds)
             psnr, psnr_all, seconds = {}, {}, {}
@@ -107,7 +113,8 @@ def run_images(args) -> None:
             summary[key] = float(np.mean([r[key] for r in mine]))
         rows.append(summary)
     print_results(f"FreSh on {len(args.photos)} photographs ({args.size}^2, {args.steps} full-image steps, "
-                  f"hidden {args.hidden_dim} x 3, {args.seeds} seeds; PSNR on every {args.holdout_every}th pixel, "
+                  f"hidden {args.hidden_dim} x {args.n_layers or 3}{', omega head' if args.omega_head else ''}, "
+                  f"{args.seeds} seeds; PSNR on every {args.holdout_every}th pixel, "
                   f"held out of training)", rows, columns)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
@@ -127,6 +134,10 @@ def run_lego(args) -> None:
     cameras, images = training_views(scene, args.views, args.side)
     chosen = select_for_views("hash", cameras, images, scene.aabb.tolist(), {}, LEGO_GRID, args.seeds)
     print(chosen.table(), flush=True)
+    if args.select_only:
+        if args.json:
+            Path(args.json).write_text(json.dumps({"fresh": chosen.to_json()}, indent=1))
+        return
     rows = [{"run": "default (2048, init 1e-4)", **train_lego(args, {}, folder / "default")}]
     for value in LEGO_GRID:
         row = train_lego(args, {**chosen.fixed, "finest_resolution": int(value)}, folder / str(value))
@@ -149,6 +160,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=None, help="150 (images) / 300 (lego)")
     parser.add_argument("--hidden-dim", type=int, default=128)
+    parser.add_argument("--n-layers", type=int, default=None,
+                        help="hidden layers (default: the backbone's, 3); FreSh's SIREN has 4 sine layers")
+    parser.add_argument("--omega-head", action="store_true",
+                        help="siren: multiply the head's input by omega too, as FreSh's SIREN configuration does")
     parser.add_argument("--holdout-every", type=int, default=10, help="held-out pixels that rank the runs (images)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--scene", default="lego")
@@ -156,6 +171,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=25)
     parser.add_argument("--views", type=int, default=4, help="training views FreSh compares (lego)")
     parser.add_argument("--side", type=int, default=64, help="side of the views FreSh renders (lego)")
+    parser.add_argument("--select-only", action="store_true", help="lego: FreSh's distances only, no training")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fields.init import FAMILIES, select, select_for_image, select_for_views, select_for_volume, spectrum
-from fields.init import training_views
+from fields.init import spectrum_distance, training_views
 from fields.models import make_field
 
 SMALL = {"hidden_dim": 64}
@@ -93,3 +93,39 @@ def test_cam_wrapped_variant_is_the_same_family(field_type):
     assert result.option == family.option and result.value in family.candidates[:3]
     field = make_field("image", field_type, height=32, width=32, **options, **result.options())
     assert field.config["backbone"]["cam"]["resolution"] == 8
+
+
+def test_siren_layers_have_freshs_form_and_init():
+    """FreSh's spectra are only comparable to its published picks if the sine layers are FreSh's:
+    sin(W (omega z) + b) with the bias not scaled by omega, first-layer weights U(-1, 1) / fan_in and hidden / head
+    weights U(-sqrt(6 / n), sqrt(6 / n)) / hidden omega."""
+    torch.manual_seed(0)
+    first, hidden, width = 70.0, 30.0, 64
+    backbone = make_field("image", "siren", height=8, width=8, first_omega=first, hidden_omega=hidden,
+                          hidden_dim=width, n_layers=3).backbone
+    layers = [*backbone.hidden, backbone.head]
+    assert layers[0].weight.abs().max() <= 1.0 / 2 and layers[0].weight.abs().max() > 0.9 / 2
+    for layer in layers[1:]:
+        bound = np.sqrt(6.0 / width) / hidden
+        assert layer.weight.abs().max() <= bound and layer.weight.abs().max() > 0.9 * bound
+    x = torch.rand(100, 2) * 2 - 1
+    z = x
+    for layer, omega in zip(backbone.hidden, [first, hidden, hidden]):
+        z = torch.sin((omega * z) @ layer.weight.T + layer.bias)
+    expected = z @ backbone.head.weight.T + backbone.head.bias
+    assert torch.allclose(backbone(x), expected, atol=1e-5)
+
+
+def test_omega_head_scales_the_output_but_not_the_spectrum_shape():
+    """FreSh's SIREN configuration multiplies the head's input by omega: the untrained output is omega times larger
+    apart from the bias, so the FreSh distance is unchanged; plain sirens keep the original head and config."""
+    plain = initial_output("siren", 32, seed=3, **SMALL)
+    boosted = initial_output("siren", 32, seed=3, omega_head=True, **SMALL)
+    centred = [x - x.mean(dim=(1, 2), keepdim=True) for x in (plain, boosted)]
+    assert torch.allclose(centred[1], 30.0 * centred[0], rtol=1e-4, atol=1e-5)
+    target = spectrum(torch.rand(3, 32, 32))
+    distances = [spectrum_distance(target, spectrum(x), 16) for x in (plain, boosted)]
+    assert np.isclose(*distances)
+    field = make_field("image", "siren", height=8, width=8, omega_head=True, **SMALL)
+    assert field.config["backbone"]["omega_head"] is True
+    assert "omega_head" not in make_field("image", "siren", height=8, width=8, **SMALL).config["backbone"]

@@ -52,6 +52,9 @@ class CoordinateMLP(Backbone):
     def layer_input(self, index: int, z: torch.Tensor) -> torch.Tensor:
         return z
 
+    def head_input(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
     def activation(self, index: int, pre: torch.Tensor) -> torch.Tensor:
         return torch.relu(pre)
 
@@ -70,7 +73,7 @@ class CoordinateMLP(Backbone):
             if affine is not None and self.cam.modulates(i):
                 pre = self.cam(i, pre, *affine)
             z = self.activation(i, pre)
-        return self.linear(self.head, z)
+        return self.linear(self.head, self.head_input(z))
 
 
 @register_backbone
@@ -131,16 +134,23 @@ class FourierFeatureMLP(CoordinateMLP):
 class Siren(CoordinateMLP):
     """Sine layers in FreSh's form sin(W (omega z) + b): omega scales the layer input, not the bias. The first
     layer's omega (``first_omega``) sets the initial spectrum and is what FreSh selects. CAM on sine layers defaults
-    to no normalisation: normalising would rescale the pre-activations, i.e. the frequencies omega sets."""
+    to no normalisation: normalising would rescale the pre-activations, i.e. the frequencies omega sets.
+
+    ``omega_head`` multiplies the linear head's input by ``hidden_omega`` as well (FreSh's SIREN configuration,
+    ``apply_omega_when_linear``): same initial spectrum, but the head's effective weights start omega times larger
+    and train omega times faster. Off by default (the original SIREN head); stored in the config only when on."""
     backbone_type = "siren"
     cam_norm = "none"
 
     def __init__(self, in_dim: int, out_dim: int, first_omega: float = 30.0, hidden_omega: float = 30.0,
                  hidden_dim: int = 256, n_layers: int = 3, cam: Optional[dict] = None, quantize_bits: int = 0,
-                 **options):
+                 omega_head: bool = False, **options):
+        if omega_head:
+            options["omega_head"] = True
         super().__init__(in_dim, out_dim, in_dim, hidden_dim, n_layers, first_omega=first_omega,
                          hidden_omega=hidden_omega, cam=cam, quantize_bits=quantize_bits, **options)
         self.omegas = [first_omega] + [hidden_omega] * (n_layers - 1)
+        self.head_omega = hidden_omega if omega_head else 1.0
         with torch.no_grad():
             for i, layer in enumerate(self.hidden):
                 bound = 1.0 / layer.in_features if i == 0 else math.sqrt(6.0 / layer.in_features) / hidden_omega
@@ -154,6 +164,9 @@ class Siren(CoordinateMLP):
 
     def layer_input(self, index: int, z: torch.Tensor) -> torch.Tensor:
         return self.omegas[index] * z
+
+    def head_input(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head_omega * z
 
     def activation(self, index: int, pre: torch.Tensor) -> torch.Tensor:
         return torch.sin(pre)
