@@ -3,7 +3,8 @@ evaluated once on a dense grid over the scene box, then rendered by the core's f
 
 A hash-grid field costs a backbone and a colour MLP per sample, far too slow on a CPU for 10 frames/s while the
 camera moves; a sample of the bake costs one trilinear lookup, and :func:`fields.ops.dense_grid_render` marches,
-looks up and composites each ray in one pass, skipping the bake's empty cells and stopping at opaque surfaces."""
+looks up and composites each ray in one pass, skipping the occupancy grid's empty cells and stopping at opaque
+surfaces."""
 import contextlib
 import math
 import time
@@ -104,7 +105,7 @@ def bake_radiance(field, grid, resolution: int = 128, *, directions: torch.Tenso
     device = field.aabb.device
     lo, hi = field.aabb[:3].float(), field.aabb[3:].float()
     axis = torch.linspace(0.0, 1.0, resolution, device=device)
-    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")  # the [D, H, W] = [z, y, x] order of the features
+    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")  # the [D, H, W] = [z, y, x] order of the values
     points = lo + torch.stack([x, y, z], dim=-1).reshape(-1, 3) * (hi - lo)
     directions = (TETRAHEDRON if directions is None else directions).to(device=device, dtype=torch.float32)
     if not torch.equal(grid.aabb.float(), field.aabb.float()):
