@@ -3,7 +3,7 @@
     python -m bench.cam images [--size 64] [--steps 300] [--hidden-dim 64] [--n-frequencies 64] [--cam-resolution 8]
                                [--sigma S] [--lr LR]
     python -m bench.cam images --size 128 --hidden-dim 64 --n-frequencies 64 --sigma 5 --cam-resolution 8 --steps 2000
-    python -m bench.cam lego [--budget 300 | --steps N] [--downscale 2]
+    python -m bench.cam lego [--budget 300 | --steps N] [--downscale 2] [--cam-options JSON] [--skip-baseline]
 
 images: photographs from skimage.data, resized to size x size (CPU time), fitted by apps/train_image.py's trainer
 at the same steps with and without --cam, for regression (all pixels) and generalisation (--holdout-every 2: train
@@ -15,7 +15,9 @@ scaled to 128^2 (3 x 64, 16.8 K parameters for 16.4 K pixels; sigma 5 on our [-1
 pixels (the defaults) the plain FFN memorises the image and CAM has little to add.
 lego: the baseline trains for --budget seconds (or --steps steps, which does not depend on the machine's load); the
 CAM run then trains for the same number of steps (its time is reported). Val split, white background, every
---every-th view. One run at a time. Prints a table and JSON.
+--every-th view. One run at a time. Prints a table and JSON. --cam-options gives the CAM run's field options as
+JSON instead of --cam's (e.g. '{"color_cam": {"norm": "layer"}, "cam": {"resolution": 5, "norm": "none"}}': colour
+head modulated by view direction, trunk by xyz tri-planes); with --steps, --skip-baseline trains the CAM run alone.
 """
 import argparse
 import json
@@ -88,14 +90,16 @@ def bench_lego(args) -> None:
     common = dict(scene="lego", field="mlp", device="cpu", downscale=args.downscale, progress=False, val_views=0,
                   eval_every=args.every, save_every=10**9, grid_resolution=args.grid_resolution,
                   target_samples=args.target_samples)
+    cam_options = json.loads(args.cam_options) if args.cam_options else {"color_cam": {}}  # what --cam means
     steps = args.steps
-    for cam in (False, True):
+    for cam in (False, True) if not args.skip_baseline else (True,):
         budget = dict(max_time=args.budget, max_steps=10**9) if steps is None else dict(max_steps=steps)
         output = Path(args.output) / ("mlp_cam" if cam else "mlp")
-        result = NerfTrainer(TrainNerfConfig(**common, **budget, cam=cam, output=output)).run()
+        options = cam_options if cam else {}
+        result = NerfTrainer(TrainNerfConfig(**common, **budget, field_options=options, output=output)).run()
         steps = result.step
         final = result.final_metrics
-        rows.append({"field": "mlp" + ("+cam" if cam else ""), "steps": result.step,
+        rows.append({"field": "mlp" + (f"+cam {json.dumps(options)}" if cam else ""), "steps": result.step,
                      "train_s": round(result.train_seconds, 1), "val_psnr": final["psnr"], "val_ssim": final["ssim"],
                      "views": final["views"], "params": final["num_parameters"],
                      "size_mb": round(final["size_mb"], 4)})
@@ -128,7 +132,12 @@ def main() -> None:
     lego.add_argument("--grid-resolution", type=int, default=64)
     lego.add_argument("--target-samples", type=int, default=1 << 14)
     lego.add_argument("--output", default="outputs/bench_cam_lego")
+    lego.add_argument("--cam-options", default=None,
+                      help='the CAM run\'s field options as JSON (default: --cam\'s, \'{"color_cam": {}}\')')
+    lego.add_argument("--skip-baseline", action="store_true", help="with --steps: train only the CAM run")
     args = parser.parse_args()
+    if args.what == "lego" and args.skip_baseline and args.steps is None:
+        parser.error("--skip-baseline needs --steps (the CAM run's steps come from the baseline's budget otherwise)")
     print(f"load: {os.getloadavg()}", flush=True)
     bench_images(args) if args.what == "images" else bench_lego(args)
 
