@@ -90,7 +90,7 @@ def bench_lego(args) -> None:
     common = dict(scene="lego", field="mlp", device="cpu", downscale=args.downscale, progress=False, val_views=0,
                   eval_every=args.every, save_every=10**9, grid_resolution=args.grid_resolution,
                   target_samples=args.target_samples)
-    cam_options = json.loads(args.cam_options) if args.cam_options else {"color_cam": {}}  # what --cam means
+    cam_options = args.cam_options if args.cam_options is not None else {"color_cam": {}}  # what --cam means
     steps = args.steps
     for cam in (False, True) if not args.skip_baseline else (True,):
         budget = dict(max_time=args.budget, max_steps=10**9) if steps is None else dict(max_steps=steps)
@@ -138,6 +138,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.what == "lego" and args.skip_baseline and args.steps is None:
         parser.error("--skip-baseline needs --steps (the CAM run's steps come from the baseline's budget otherwise)")
+    if args.what == "lego" and args.cam_options is not None:
+        try:
+            args.cam_options = json.loads(args.cam_options)
+        except json.JSONDecodeError as error:
+            parser.error(f"--cam-options must be JSON, e.g. '{{\"cam\": {{\"resolution\": 5}}}}' ({error})")
+        if not isinstance(args.cam_options, dict):
+            parser.error(f"--cam-options must be a JSON object of field options, got {args.cam_options!r}")
     print(f"load: {os.getloadavg()}", flush=True)
     bench_images(args) if args.what == "images" else bench_lego(args)
 
