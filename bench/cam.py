@@ -4,6 +4,7 @@
                                [--sigma S] [--lr LR]
     python -m bench.cam images --size 128 --hidden-dim 64 --n-frequencies 64 --sigma 5 --cam-resolution 8 --steps 2000
     python -m bench.cam lego [--budget 300 | --steps N] [--downscale 2] [--cam-options JSON] [--skip-baseline]
+                             [--freeze-cam-grids]
 
 images: photographs from skimage.data, resized to size x size (CPU time), fitted by apps/train_image.py's trainer
 at the same steps with and without --cam, for regression (all pixels) and generalisation (--holdout-every 2: train
@@ -18,6 +19,8 @@ CAM run then trains for the same number of steps (its time is reported). Val spl
 --every-th view. One run at a time. Prints a table and JSON. --cam-options gives the CAM run's field options as
 JSON instead of --cam's (e.g. '{"color_cam": {"norm": "layer"}, "cam": {"resolution": 5, "norm": "none"}}': colour
 head modulated by view direction, trunk by xyz tri-planes); with --steps, --skip-baseline trains the CAM run alone.
+--freeze-cam-grids is the ablation that keeps the CAM run's grids at the identity, so that only CAM's normalisation
+(e.g. the trunk LayerNorm of '{"cam": {"resolution": 5, "norm": "layer"}}') differs from the baseline.
 """
 import argparse
 import json
@@ -26,9 +29,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from bench.timing import print_results
+from fields.models.cam import CoordinateModulation
 from fields.train.config import TrainImageConfig, TrainNerfConfig
 from fields.train.image_trainer import ImageTrainer
 from fields.train.nerf_trainer import NerfTrainer
@@ -85,6 +90,14 @@ def bench_images(args) -> None:
                   ["image", "task", "field", "psnr", "train_s", "steps", "params", "size_mb"])
 
 
+def freeze_cam_grids(field: torch.nn.Module) -> None:
+    """Keeps every CAM grid at its initial identity (gamma 1, beta 0): what is left of CAM is its normalisation.
+    Adam skips parameters that never get a gradient."""
+    for module in field.modules():
+        if isinstance(module, CoordinateModulation):
+            module.grid.requires_grad_(False)
+
+
 def bench_lego(args) -> None:
     rows = []
     common = dict(scene="lego", field="mlp", device="cpu", downscale=args.downscale, progress=False, val_views=0,
@@ -96,10 +109,14 @@ def bench_lego(args) -> None:
         budget = dict(max_time=args.budget, max_steps=10**9) if steps is None else dict(max_steps=steps)
         output = Path(args.output) / ("mlp_cam" if cam else "mlp")
         options = cam_options if cam else {}
-        result = NerfTrainer(TrainNerfConfig(**common, **budget, field_options=options, output=output)).run()
+        trainer = NerfTrainer(TrainNerfConfig(**common, **budget, field_options=options, output=output))
+        if cam and args.freeze_cam_grids:
+            freeze_cam_grids(trainer.field)
+        result = trainer.run()
         steps = result.step
         final = result.final_metrics
-        rows.append({"field": "mlp" + (f"+cam {json.dumps(options)}" if cam else ""), "steps": result.step,
+        label = f"+cam {json.dumps(options)}" + (" frozen" if args.freeze_cam_grids else "") if cam else ""
+        rows.append({"field": "mlp" + label, "steps": result.step,
                      "train_s": round(result.train_seconds, 1), "val_psnr": final["psnr"], "val_ssim": final["ssim"],
                      "views": final["views"], "params": final["num_parameters"],
                      "size_mb": round(final["size_mb"], 4)})
@@ -135,6 +152,8 @@ def main() -> None:
     lego.add_argument("--cam-options", default=None,
                       help='the CAM run\'s field options as JSON (default: --cam\'s, \'{"color_cam": {}}\')')
     lego.add_argument("--skip-baseline", action="store_true", help="with --steps: train only the CAM run")
+    lego.add_argument("--freeze-cam-grids", action="store_true",
+                      help="ablation: the CAM run's grids stay at the identity, so only CAM's normalisation acts")
     args = parser.parse_args()
     if args.what == "lego" and args.skip_baseline and args.steps is None:
         parser.error("--skip-baseline needs --steps (the CAM run's steps come from the baseline's budget otherwise)")
