@@ -4,7 +4,7 @@
                                [--sigma S] [--lr LR]
     python -m bench.cam images --size 128 --hidden-dim 64 --n-frequencies 64 --sigma 5 --cam-resolution 8 --steps 2000
     python -m bench.cam lego [--budget 300 | --steps N] [--downscale 2] [--cam-options JSON] [--skip-baseline]
-                             [--freeze-cam-grids]
+                             [--freeze-cam-grids] [--seed 0]
 
 images: photographs from skimage.data, resized to size x size (CPU time), fitted by apps/train_image.py's trainer
 at the same steps with and without --cam, for regression (all pixels) and generalisation (--holdout-every 2: train
@@ -102,7 +102,7 @@ def bench_lego(args) -> None:
     rows = []
     common = dict(scene="lego", field="mlp", device="cpu", downscale=args.downscale, progress=False, val_views=0,
                   eval_every=args.every, save_every=10**9, grid_resolution=args.grid_resolution,
-                  target_samples=args.target_samples)
+                  target_samples=args.target_samples, seed=args.seed)
     cam_options = args.cam_options if args.cam_options is not None else {"color_cam": {}}  # what --cam means
     steps = args.steps
     for cam in (False, True) if not args.skip_baseline else (True,):
@@ -149,6 +149,7 @@ def main() -> None:
     lego.add_argument("--grid-resolution", type=int, default=64)
     lego.add_argument("--target-samples", type=int, default=1 << 14)
     lego.add_argument("--output", default="outputs/bench_cam_lego")
+    lego.add_argument("--seed", type=int, default=0)
     lego.add_argument("--cam-options", default=None,
                       help='the CAM run\'s field options as JSON (default: --cam\'s, \'{"color_cam": {}}\')')
     lego.add_argument("--skip-baseline", action="store_true", help="with --steps: train only the CAM run")
