@@ -115,7 +115,7 @@ def bench_lego(args) -> None:
         result = trainer.run()
         steps = result.step
         final = result.final_metrics
-        label = f"+cam {json.dumps(options)}" + (" frozen" if args.freeze_cam_grids else "") if cam else ""
+        label = f"+cam {json.dumps(options)}" + (" frozen" if args.freeze_cam_grids else "") if cam and options else ""
         rows.append({"field": "mlp" + label, "steps": result.step,
                      "train_s": round(result.train_seconds, 1), "val_psnr": final["psnr"], "val_ssim": final["ssim"],
                      "views": final["views"], "params": final["num_parameters"],
