@@ -1,6 +1,6 @@
 """The rbf field (GNF) beside the hash field, on the same grid and the same wall-clock budget.
 
-    python -m bench.rbf images [--budget 60] [--points 3] [--fields rbf hash]
+    python -m bench.rbf images [--budget 60] [--points 3] [--fields rbf hash] [--device cpu|cuda]
     python -m bench.rbf sdf    [--budget 60] [--points 2] [--mesh ../shared/data/sdf/bunny.obj]
     python -m bench.rbf lego   [--budget 300] [--points 3] [--fields rbf] [--data-root ../shared/data]
 
@@ -39,7 +39,13 @@ def same_grid(field: str, signal: str) -> dict:
     return {} if field == "rbf" else grid
 
 
-def fit_with_marks(step_fn, optimizer, budget: float, points: int, evaluate) -> list[dict]:
+def synchronize(device: torch.device) -> None:
+    """Waits for queued GPU work, so that the clock counts it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def fit_with_marks(step_fn, optimizer, budget: float, points: int, evaluate, device: torch.device) -> list[dict]:
     """Runs ``step_fn`` (returns a loss) for ``budget`` training seconds; calls ``evaluate()`` at ``points`` evenly
     spaced times with the clock paused."""
     marks = [budget * (i + 1) / points for i in range(points)]
@@ -52,6 +58,7 @@ def fit_with_marks(step_fn, optimizer, budget: float, points: int, evaluate) -> 
         if torch.isfinite(loss):
             loss.backward()
             optimizer.step()
+        synchronize(device)
         step += 1
         elapsed += time.perf_counter() - start
         if elapsed >= marks[0]:
@@ -67,12 +74,12 @@ def bench_images(args, workdir: Path) -> list[dict]:
         path = workdir / f"{name}.png"
         iio.imwrite(path, getattr(skimage.data, name)())
         for field in args.fields:
-            config = TrainImageConfig(image=path, field=field, device="cpu", progress=False,
+            config = TrainImageConfig(image=path, field=field, device=args.device, progress=False,
                                       output=workdir / "runs" / name / field, field_options=same_grid(field, "image"))
             trainer = ImageTrainer(config)
             print(f"  {name} / {field}: {trainer.field.num_parameters() / 1e6:.3f} M parameters", flush=True)
             marks = fit_with_marks(trainer.loss, trainer.optimizer, args.budget, args.points,
-                                   lambda: {"psnr": round(float(trainer.evaluate()["psnr"]), 2)})
+                                   lambda: {"psnr": round(float(trainer.evaluate()["psnr"]), 2)}, trainer.device)
             rows += [{"image": name, "field": field, "params_M": trainer.field.num_parameters() / 1e6, **m}
                      for m in marks]
     return rows
@@ -81,7 +88,7 @@ def bench_images(args, workdir: Path) -> list[dict]:
 def bench_sdf(args, workdir: Path) -> list[dict]:
     rows = []
     for field in args.fields:
-        config = TrainSdfConfig(mesh=args.mesh, field=field, device="cpu", progress=False, output=workdir / field,
+        config = TrainSdfConfig(mesh=args.mesh, field=field, device=args.device, progress=False, output=workdir / field,
                                 field_options=same_grid(field, "sdf"))
         trainer = SdfTrainer(config)
         print(f"  bunny / {field}: {trainer.field.num_parameters() / 1e6:.3f} M parameters", flush=True)
@@ -92,7 +99,7 @@ def bench_sdf(args, workdir: Path) -> list[dict]:
             trainer.field.train()
             return {"iou": round(metrics["iou"], 4), "chamfer": metrics["chamfer"]}
 
-        marks = fit_with_marks(trainer.loss, trainer.optimizer, args.budget, args.points, evaluate)
+        marks = fit_with_marks(trainer.loss, trainer.optimizer, args.budget, args.points, evaluate, trainer.device)
         rows += [{"mesh": "bunny", "field": field, "params_M": trainer.field.num_parameters() / 1e6, **m}
                  for m in marks]
     return rows
@@ -101,8 +108,8 @@ def bench_sdf(args, workdir: Path) -> list[dict]:
 def bench_lego(args, workdir: Path) -> list[dict]:
     rows = []
     for field in args.fields:
-        config = TrainNerfConfig(scene="lego", data_root=args.data_root, field=field, device="cpu", max_time=args.budget, max_steps=10**9,
-                                 output=workdir / field, progress=False, val_views=0, eval_every=0,
+        config = TrainNerfConfig(scene="lego", data_root=args.data_root, field=field, device=args.device,
+                                 max_time=args.budget, max_steps=10**9, output=workdir / field, progress=False, val_views=0, eval_every=0,
                                  save_every=10**9, field_options=same_grid(field, "radiance"))
         trainer = NerfTrainer(config)
         print(f"  lego / {field}: {trainer.field.num_parameters() / 1e6:.3f} M parameters", flush=True)
@@ -110,6 +117,7 @@ def bench_lego(args, workdir: Path) -> list[dict]:
         while marks:
             start = time.perf_counter()
             trainer.train_step()
+            synchronize(trainer.device)
             trainer.elapsed += time.perf_counter() - start
             if trainer.elapsed >= marks[0]:
                 marks.pop(0)
@@ -123,6 +131,7 @@ def bench_lego(args, workdir: Path) -> list[dict]:
         with torch.no_grad():
             render_field_view(trainer.field, trainer.grid, trainer.val_data, 0, config.render_step_size,
                               config.cone_angle, trainer.device)
+        synchronize(trainer.device)
         rows[-1]["render_fps_400"] = round(1.0 / (time.perf_counter() - start), 4)
     return rows
 
@@ -135,13 +144,14 @@ def main() -> None:
     parser.add_argument("--fields", nargs="+", default=["rbf", "hash"])
     parser.add_argument("--mesh", type=Path, default=Path("../shared/data/sdf/bunny.obj"))
     parser.add_argument("--data-root", type=Path, default=None, help="where lego lives (default: the usual search)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     args.budget = args.budget or (300.0 if args.task == "lego" else 60.0)
     run = {"images": bench_images, "sdf": bench_sdf, "lego": bench_lego}[args.task]
     with tempfile.TemporaryDirectory() as workdir:
         rows = run(args, Path(workdir))
-    print_results(f"rbf vs hash, {args.task}, same grid, {args.budget:.0f} s budget (CPU, "
-                  f"{torch.get_num_threads()} threads)", rows, list(rows[0]))
+    device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print_results(f"rbf vs hash, {args.task}, same grid, {args.budget:.0f} s budget ({device})", rows, list(rows[0]))
 
 
 if __name__ == "__main__":

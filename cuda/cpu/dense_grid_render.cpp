@@ -44,20 +44,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dense_grid_render(const at::Tenso
     check_tensor(rays_o, op, "rays_o", at::kFloat, {-1, 3});
     check_tensor(rays_d, op, "rays_d", at::kFloat, {rays_o.size(0), 3});
     check_tensor(values, op, "values", at::kFloat, {-1, -1, -1, 4});
-    TORCH_CHECK_VALUE(values.size(0) >= 2 && values.size(1) >= 2 && values.size(2) >= 2, op,
-                      ": argument 'values' needs at least 2 vertices along each axis, got ",
-                      shape_string(values.sizes()));
+    FIELDS_CHECK_VALUE(values.size(0) >= 2 && values.size(1) >= 2 && values.size(2) >= 2, op,
+                       ": argument 'values' needs at least 2 vertices along each axis, got ",
+                       shape_string(values.sizes()));
     check_tensor(skip_distance, op, "skip_distance", at::kByte, {-1, -1, -1});
-    TORCH_CHECK_VALUE(skip_distance.numel() > 0, op, ": argument 'skip_distance' needs at least one cell");
+    FIELDS_CHECK_VALUE(skip_distance.numel() > 0, op, ": argument 'skip_distance' needs at least one cell");
     check_tensor(aabb, op, "aabb", at::kFloat, {6});
-    TORCH_CHECK_VALUE(step > 0.0, op, ": argument 'step' must be positive, got ", step);
+    FIELDS_CHECK_VALUE(step > 0.0, op, ": argument 'step' must be positive, got ", step);
     check_same_device(rays_o, rays_d, op, "rays_o", "rays_d");
     check_same_device(rays_o, values, op, "rays_o", "values");
     check_same_device(rays_o, skip_distance, op, "rays_o", "skip_distance");
     const at::Tensor box = aabb.cpu();  // six numbers the kernels take by value
     const float* b = box.data_ptr<float>();
-    TORCH_CHECK_VALUE(b[0] < b[3] && b[1] < b[4] && b[2] < b[5], op, ": argument 'aabb' must be (min xyz, max xyz) ",
-                      "with min < max on every axis");
+    FIELDS_CHECK_VALUE(b[0] < b[3] && b[1] < b[4] && b[2] < b[5], op, ": argument 'aabb' must be (min xyz, max xyz) ",
+                       "with min < max on every axis");
     const auto size = [](const at::Tensor& t, int dim) { return static_cast<int32_t>(t.size(dim)); };
     const DenseGrid grid{values.data_ptr<float>(),
                          {size(values, 2), size(values, 1), size(values, 0)},
@@ -87,8 +87,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dense_grid_render(const at::Tenso
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(fields, m) {
-    m.def("dense_grid_render(Tensor rays_o, Tensor rays_d, Tensor values, Tensor skip_distance, Tensor aabb, float step, "
-          "float min_transmittance) -> (Tensor, Tensor, Tensor)",
+    m.def("dense_grid_render(Tensor rays_o, Tensor rays_d, Tensor values, Tensor skip_distance, Tensor aabb, "
+          "float step, float min_transmittance) -> (Tensor, Tensor, Tensor)",
           &dense_grid_render);
 }
 

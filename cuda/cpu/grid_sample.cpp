@@ -178,8 +178,8 @@ GridShape make_shape(const char* op, const char* name, const at::Tensor& grid, i
     s.align_corners = align_corners;
     for (int a = 0; a < dims; ++a) {
         s.size[a] = grid.size(grid.dim() - 1 - a);
-        TORCH_CHECK_VALUE(s.size[a] > 0, op, ": argument '", name, "' must have non-empty spatial dimensions, got ",
-                          shape_string(grid.sizes()));
+        FIELDS_CHECK_VALUE(s.size[a] > 0, op, ": argument '", name, "' must have non-empty spatial dimensions, got ",
+                           shape_string(grid.sizes()));
     }
     return s;
 }
@@ -212,8 +212,8 @@ void check_grad_out(const char* op, const at::Tensor& grad_out, const at::Tensor
 }
 
 PlaneReduce parse_reduce(const char* op, const std::string& reduce) {
-    TORCH_CHECK_VALUE(reduce == "sum" || reduce == "product" || reduce == "concat", op,
-                      ": argument 'reduce' must be 'sum', 'product' or 'concat', got '", reduce, "'");
+    FIELDS_CHECK_VALUE(reduce == "sum" || reduce == "product" || reduce == "concat", op,
+                       ": argument 'reduce' must be 'sum', 'product' or 'concat', got '", reduce, "'");
     return reduce == "sum" ? PlaneReduce::kSum : (reduce == "product" ? PlaneReduce::kProduct : PlaneReduce::kConcat);
 }
 

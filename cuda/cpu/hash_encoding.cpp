@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 
 #include "fields_core/hash_encoding.h"
 #include "fields_core/torch_checks.h"
@@ -43,28 +44,28 @@ HashLevels read_levels(const at::Tensor& level_offsets, const at::Tensor& resolu
                        int64_t embedding_rows, const char* op) {
     check_tensor(resolutions, op, "resolutions", at::kLong, {-1});
     const int64_t count = resolutions.size(0);
-    TORCH_CHECK_VALUE(count >= 1 && count <= kHashMaxLevels, op, ": argument 'resolutions' must hold 1 to ",
-                      kHashMaxLevels, " levels, got ", count);
+    FIELDS_CHECK_VALUE(count >= 1 && count <= kHashMaxLevels, op, ": argument 'resolutions' must hold 1 to ",
+                       kHashMaxLevels, " levels, got ", count);
     check_tensor(level_offsets, op, "level_offsets", at::kLong, {count + 1});
     const at::Tensor offsets_cpu = level_offsets.cpu();
     const at::Tensor resolutions_cpu = resolutions.cpu();
     const int64_t* offsets = offsets_cpu.data_ptr<int64_t>();
     const int64_t* res = resolutions_cpu.data_ptr<int64_t>();
-    TORCH_CHECK_VALUE(offsets[0] == 0 && offsets[count] == embedding_rows, op,
-                      ": argument 'level_offsets' must start at 0 and end at the number of rows of 'embeddings' (",
-                      embedding_rows, "), got ", offsets[0], " and ", offsets[count]);
+    FIELDS_CHECK_VALUE(offsets[0] == 0 && offsets[count] == embedding_rows, op,
+                       ": argument 'level_offsets' must start at 0 and end at the number of rows of 'embeddings' (",
+                       embedding_rows, "), got ", offsets[0], " and ", offsets[count]);
     HashLevels levels;
     levels.count = static_cast<int>(count);
     for (int64_t l = 0; l < count; ++l) {
         const int64_t rows = offsets[l + 1] - offsets[l];
-        TORCH_CHECK_VALUE(rows >= 1 && rows <= kMaxTableRows, op, ": argument 'level_offsets' gives level ", l,
-                          " ", rows, " rows; each level needs 1 to 2^31");
-        TORCH_CHECK_VALUE(res[l] >= 1 && res[l] <= kMaxResolution, op, ": argument 'resolutions' must lie in [1, ",
-                          kMaxResolution, "], got ", res[l], " at level ", l);
+        FIELDS_CHECK_VALUE(rows >= 1 && rows <= kMaxTableRows, op, ": argument 'level_offsets' gives level ", l,
+                           " ", rows, " rows; each level needs 1 to 2^31");
+        FIELDS_CHECK_VALUE(res[l] >= 1 && res[l] <= kMaxResolution, op, ": argument 'resolutions' must lie in [1, ",
+                           kMaxResolution, "], got ", res[l], " at level ", l);
         const bool dense = fits_densely(res[l], dims, rows);
-        TORCH_CHECK_VALUE(dense || is_power_of_two(rows), op, ": argument 'level_offsets' gives level ", l, " ",
-                          rows, " rows: fewer than its (", res[l], " + 1)^", dims,
-                          " grid vertices, so it is hashed, and a hashed table needs a power-of-two size");
+        FIELDS_CHECK_VALUE(dense || is_power_of_two(rows), op, ": argument 'level_offsets' gives level ", l, " ",
+                           rows, " rows: fewer than its (", res[l], " + 1)^", dims,
+                           " grid vertices, so it is hashed, and a hashed table needs a power-of-two size");
         levels.level[l] = HashLevel{offsets[l], static_cast<uint32_t>(res[l]), static_cast<uint32_t>(rows),
                                     dense ? 1u : 0u, static_cast<float>(res[l])};
     }
@@ -74,12 +75,12 @@ HashLevels read_levels(const at::Tensor& level_offsets, const at::Tensor& resolu
 // Checks x and embeddings; returns (dims, features).
 std::pair<int, int> check_inputs(const at::Tensor& x, const at::Tensor& embeddings, const char* op) {
     check_tensor(x, op, "x", at::kFloat, {-1, -1});
-    TORCH_CHECK_VALUE(x.size(1) == 2 || x.size(1) == 3, op, ": argument 'x' must have shape [N, 2] or [N, 3], got ",
-                      shape_string(x.sizes()));
+    FIELDS_CHECK_VALUE(x.size(1) == 2 || x.size(1) == 3, op, ": argument 'x' must have shape [N, 2] or [N, 3], got ",
+                       shape_string(x.sizes()));
     check_tensor(embeddings, op, "embeddings", at::kFloat, {-1, -1});
     const int64_t features = embeddings.size(1);
-    TORCH_CHECK_VALUE(features == 1 || features == 2 || features == 4 || features == 8, op,
-                      ": argument 'embeddings' must have 1, 2, 4 or 8 features per row (columns), got ", features);
+    FIELDS_CHECK_VALUE(features == 1 || features == 2 || features == 4 || features == 8, op,
+                       ": argument 'embeddings' must have 1, 2, 4 or 8 features per row (columns), got ", features);
     check_same_device(x, embeddings, op, "x", "embeddings");
     return {static_cast<int>(x.size(1)), static_cast<int>(features)};
 }
@@ -221,6 +222,15 @@ void grad_embeddings_cpu(const float* x, int64_t n, const float* grad_out, const
     });
 }
 
+#ifdef WITH_CUDA
+// The CUDA kernels read rows of F floats with vector loads, which need the rows aligned to min(F * 4, 16) bytes.
+// Fresh tensors always are; a view that starts mid-alignment is copied.
+at::Tensor with_aligned_rows(const at::Tensor& t, int features) {
+    const auto alignment = static_cast<uintptr_t>(std::min(features * 4, 16));
+    return reinterpret_cast<uintptr_t>(t.data_ptr()) % alignment == 0 ? t : t.clone();
+}
+#endif
+
 at::Tensor hash_encode_forward(const at::Tensor& x, const at::Tensor& embeddings, const at::Tensor& level_offsets,
                                const at::Tensor& resolutions) {
     const char* op = "hash_encode";
@@ -231,7 +241,8 @@ at::Tensor hash_encode_forward(const at::Tensor& x, const at::Tensor& embeddings
     if (n == 0) return out;
 #ifdef WITH_CUDA
     if (x.is_cuda()) {
-        hash_encode_forward_cuda(x.data_ptr<float>(), n, dims, embeddings.data_ptr<float>(), features, levels,
+        const at::Tensor table = with_aligned_rows(embeddings, features);
+        hash_encode_forward_cuda(x.data_ptr<float>(), n, dims, table.data_ptr<float>(), features, levels,
                                  out.data_ptr<float>(), at::cuda::getCurrentCUDAStream().stream());
         return out;
     }
@@ -259,7 +270,9 @@ std::tuple<at::Tensor, at::Tensor> hash_encode_backward(const at::Tensor& x, con
     if (n == 0) return {grad_embeddings, grad_x};
 #ifdef WITH_CUDA
     if (x.is_cuda()) {
-        hash_encode_backward_cuda(x.data_ptr<float>(), embeddings.data_ptr<float>(), grad_out.data_ptr<float>(), n,
+        const at::Tensor table = with_aligned_rows(embeddings, features);
+        const at::Tensor grad_rows = with_aligned_rows(grad_out, features);
+        hash_encode_backward_cuda(x.data_ptr<float>(), table.data_ptr<float>(), grad_rows.data_ptr<float>(), n,
                                   dims, features, levels, grad_embeddings.data_ptr<float>(),
                                   x_grad ? grad_x.data_ptr<float>() : nullptr,
                                   at::cuda::getCurrentCUDAStream().stream());

@@ -46,8 +46,8 @@ void check_indices_in_range(const at::Tensor& indices, int64_t cells) {
     if (indices.numel() == 0) return;
     const int64_t lowest = indices.min().item<int64_t>();
     const int64_t highest = indices.max().item<int64_t>();
-    TORCH_CHECK_VALUE(lowest >= 0 && highest < cells, "occupancy_ema_update_: argument 'indices' must lie in [0, ",
-                      cells, "), got values in [", lowest, ", ", highest, "]");
+    FIELDS_CHECK_VALUE(lowest >= 0 && highest < cells, "occupancy_ema_update_: argument 'indices' must lie in [0, ",
+                       cells, "), got values in [", lowest, ", ", highest, "]");
 }
 
 // occupancy[c] <- max(occupancy[c] · decay, max of values[k] with indices[k] == c), for every cell c >= 0.
@@ -59,7 +59,7 @@ void occupancy_ema_update_(const at::Tensor& occupancy, const at::Tensor& indice
     check_tensor(values, op, "values", at::kFloat, {indices.size(0)});
     check_same_device(occupancy, indices, op, "occupancy", "indices");
     check_same_device(occupancy, values, op, "occupancy", "values");
-    TORCH_CHECK_VALUE(decay >= 0.0 && decay <= 1.0, op, ": argument 'decay' must lie in [0, 1], got ", decay);
+    FIELDS_CHECK_VALUE(decay >= 0.0 && decay <= 1.0, op, ": argument 'decay' must lie in [0, 1], got ", decay);
     check_indices_in_range(indices, occupancy.size(0));
     const int64_t cells = occupancy.size(0);
     if (cells == 0) return;

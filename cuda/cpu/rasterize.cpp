@@ -121,29 +121,29 @@ void rasterize_cpu(const float* vertices, int64_t num_vertices, const int64_t* f
 }
 
 void check_scalars(const Intrinsics& k, int64_t width, int64_t height, double near) {
-    TORCH_CHECK_VALUE(std::isfinite(k.fx) && std::isfinite(k.fy) && k.fx > 0.f && k.fy > 0.f, kOp,
-                      ": argument 'intrinsics' needs finite fx > 0 and fy > 0, got fx=", k.fx, ", fy=", k.fy);
-    TORCH_CHECK_VALUE(std::isfinite(k.cx) && std::isfinite(k.cy), kOp,
-                      ": argument 'intrinsics' needs finite cx and cy, got cx=", k.cx, ", cy=", k.cy);
-    TORCH_CHECK_VALUE(width >= 0 && width < (1 << 24), kOp, ": argument 'width' must be in [0, 2^24), got ", width);
-    TORCH_CHECK_VALUE(height >= 0 && height < (1 << 24), kOp, ": argument 'height' must be in [0, 2^24), got ",
-                      height);
-    TORCH_CHECK_VALUE(std::isfinite(near) && near > 0.0, kOp, ": argument 'near' must be finite and > 0, got ", near);
+    FIELDS_CHECK_VALUE(std::isfinite(k.fx) && std::isfinite(k.fy) && k.fx > 0.f && k.fy > 0.f, kOp,
+                       ": argument 'intrinsics' needs finite fx > 0 and fy > 0, got fx=", k.fx, ", fy=", k.fy);
+    FIELDS_CHECK_VALUE(std::isfinite(k.cx) && std::isfinite(k.cy), kOp,
+                       ": argument 'intrinsics' needs finite cx and cy, got cx=", k.cx, ", cy=", k.cy);
+    FIELDS_CHECK_VALUE(width >= 0 && width < (1 << 24), kOp, ": argument 'width' must be in [0, 2^24), got ", width);
+    FIELDS_CHECK_VALUE(height >= 0 && height < (1 << 24), kOp, ": argument 'height' must be in [0, 2^24), got ",
+                       height);
+    FIELDS_CHECK_VALUE(std::isfinite(near) && near > 0.0, kOp, ": argument 'near' must be finite and > 0, got ", near);
 }
 
 // Faces may be int32 or int64; the kernels read int64. Indices must address existing vertices.
 at::Tensor checked_faces(const at::Tensor& faces, int64_t num_vertices) {
-    TORCH_CHECK_TYPE(faces.defined() && (faces.scalar_type() == at::kInt || faces.scalar_type() == at::kLong), kOp,
-                     ": argument 'faces' must have dtype int32 or int64, got ",
-                     faces.defined() ? c10::toString(faces.scalar_type()) : "an undefined tensor");
+    FIELDS_CHECK_TYPE(faces.defined() && (faces.scalar_type() == at::kInt || faces.scalar_type() == at::kLong), kOp,
+                      ": argument 'faces' must have dtype int32 or int64, got ",
+                      faces.defined() ? c10::toString(faces.scalar_type()) : "an undefined tensor");
     check_tensor(faces, kOp, "faces", faces.scalar_type(), {-1, 3});
-    TORCH_CHECK_VALUE(faces.size(0) < std::numeric_limits<int32_t>::max(), kOp,
-                      ": argument 'faces' has too many triangles (", faces.size(0), ")");
+    FIELDS_CHECK_VALUE(faces.size(0) < std::numeric_limits<int32_t>::max(), kOp,
+                       ": argument 'faces' has too many triangles (", faces.size(0), ")");
     if (faces.numel() > 0) {
         auto [lowest, highest] = at::aminmax(faces);
         const int64_t lo = lowest.item<int64_t>(), hi = highest.item<int64_t>();
-        TORCH_CHECK_VALUE(lo >= 0 && hi < num_vertices, kOp, ": argument 'faces' holds vertex indices in [", lo,
-                          ", ", hi, "] but there are ", num_vertices, " vertices");
+        FIELDS_CHECK_VALUE(lo >= 0 && hi < num_vertices, kOp, ": argument 'faces' holds vertex indices in [", lo,
+                           ", ", hi, "] but there are ", num_vertices, " vertices");
     }
     return faces.to(at::kLong);
 }

@@ -112,21 +112,22 @@ Samples ray_marching_cuda(const MarchInputs& in, const MarchParams& p, const at:
 #endif
 
 void check_grid(int64_t levels, int64_t resolution, const at::Tensor& bitfield, const at::Tensor& aabb) {
-    TORCH_CHECK_VALUE(levels >= 1 && levels <= kMaxGridLevels, kOp, ": argument 'levels' must be in [1, ",
-                      kMaxGridLevels, "], got ", levels);
-    TORCH_CHECK_VALUE(resolution >= 1 && resolution <= kMaxResolution, kOp, ": argument 'resolution' must be in [1, ",
-                      kMaxResolution, "], got ", resolution);
-    check_tensor(bitfield, kOp, "bitfield", at::kByte, {div_round_up(levels * resolution * resolution * resolution, 8)});
+    FIELDS_CHECK_VALUE(levels >= 1 && levels <= kMaxGridLevels, kOp, ": argument 'levels' must be in [1, ",
+                       kMaxGridLevels, "], got ", levels);
+    FIELDS_CHECK_VALUE(resolution >= 1 && resolution <= kMaxResolution, kOp, ": argument 'resolution' must be in [1, ",
+                       kMaxResolution, "], got ", resolution);
+    const int64_t cells = levels * resolution * resolution * resolution;
+    check_tensor(bitfield, kOp, "bitfield", at::kByte, {div_round_up(cells, 8)});
     check_tensor(aabb, kOp, "aabb", at::kFloat, {6});
 }
 
 MarchParams make_params(double step, double cone_angle, int64_t max_samples, double near_plane, double far_plane) {
-    TORCH_CHECK_VALUE(std::isfinite(step) && step > 0.0, kOp, ": argument 'render_step_size' must be positive, got ",
-                      step);
-    TORCH_CHECK_VALUE(std::isfinite(cone_angle) && cone_angle >= 0.0, kOp,
-                      ": argument 'cone_angle' must be >= 0, got ", cone_angle);
-    TORCH_CHECK_VALUE(max_samples >= 0 && max_samples <= std::numeric_limits<int>::max(), kOp,
-                      ": argument 'max_samples_per_ray' must be a non-negative int32, got ", max_samples);
+    FIELDS_CHECK_VALUE(std::isfinite(step) && step > 0.0, kOp, ": argument 'render_step_size' must be positive, got ",
+                       step);
+    FIELDS_CHECK_VALUE(std::isfinite(cone_angle) && cone_angle >= 0.0, kOp,
+                       ": argument 'cone_angle' must be >= 0, got ", cone_angle);
+    FIELDS_CHECK_VALUE(max_samples >= 0 && max_samples <= std::numeric_limits<int>::max(), kOp,
+                       ": argument 'max_samples_per_ray' must be a non-negative int32, got ", max_samples);
     return MarchParams{static_cast<float>(step), static_cast<float>(cone_angle), static_cast<float>(near_plane),
                        static_cast<float>(far_plane), static_cast<int>(max_samples)};
 }

@@ -31,15 +31,15 @@ Checked check_inputs(const at::Tensor& features, const at::Tensor& centres, cons
     check_tensor(features, op, "features", at::kFloat, {-1, -1});
     check_tensor(centres, op, "centres", at::kFloat, {-1, features.size(1)});
     const int64_t f = features.size(1), n = centres.size(0);
-    TORCH_CHECK_VALUE(f >= 1 && f <= kRbfMaxFeatures, op, ": argument 'features' must have 1 to ", kRbfMaxFeatures,
-                      " columns, got ", f);
-    TORCH_CHECK_VALUE(n >= 1 && n <= kRbfMaxKernels, op, ": argument 'centres' must hold 1 to ", kRbfMaxKernels,
-                      " kernels (rows), got ", n);
+    FIELDS_CHECK_VALUE(f >= 1 && f <= kRbfMaxFeatures, op, ": argument 'features' must have 1 to ", kRbfMaxFeatures,
+                       " columns, got ", f);
+    FIELDS_CHECK_VALUE(n >= 1 && n <= kRbfMaxKernels, op, ": argument 'centres' must hold 1 to ", kRbfMaxKernels,
+                       " kernels (rows), got ", n);
     check_tensor(log_precisions, op, "log_precisions", at::kFloat, {n, f});
     check_tensor(weight, op, "weight", at::kFloat, {-1, n});
     const int64_t o = weight.size(0);
-    TORCH_CHECK_VALUE(o >= 1 && o <= kRbfMaxOutputs, op, ": argument 'weight' must have 1 to ", kRbfMaxOutputs,
-                      " rows (outputs), got ", o);
+    FIELDS_CHECK_VALUE(o >= 1 && o <= kRbfMaxOutputs, op, ": argument 'weight' must have 1 to ", kRbfMaxOutputs,
+                       " rows (outputs), got ", o);
     check_tensor(bias, op, "bias", at::kFloat, {o});
     check_same_device(features, centres, op, "features", "centres");
     check_same_device(features, log_precisions, op, "features", "log_precisions");

@@ -15,8 +15,8 @@ namespace {
 constexpr int64_t kGrain = 2048;
 
 void check_degree(int64_t degree) {
-    TORCH_CHECK_VALUE(degree >= 1 && degree <= kMaxShDegree, "sh_encode: degree must be in [1, ", kMaxShDegree,
-                      "], got ", degree);
+    FIELDS_CHECK_VALUE(degree >= 1 && degree <= kMaxShDegree, "sh_encode: degree must be in [1, ", kMaxShDegree,
+                       "], got ", degree);
 }
 
 void sh_forward_cpu(const float* dirs, int64_t n, int degree, float* out) {

@@ -23,8 +23,8 @@ DropRules drop_rules(double early_stop_eps, double alpha_threshold) {
     const std::pair<double, const char*> fractions[] = {{early_stop_eps, "early_stop_eps"},
                                                         {alpha_threshold, "alpha_threshold"}};
     for (const auto& [value, name] : fractions) {
-        TORCH_CHECK_VALUE(std::isfinite(value) && value >= 0.0 && value <= 1.0, "volume_render: argument '", name,
-                          "' must be in [0, 1], got ", value);
+        FIELDS_CHECK_VALUE(std::isfinite(value) && value >= 0.0 && value <= 1.0, "volume_render: argument '", name,
+                           "' must be in [0, 1], got ", value);
     }
     return DropRules{static_cast<float>(early_stop_eps), static_cast<float>(alpha_threshold)};
 }
@@ -39,9 +39,9 @@ bool check_packed_info_bounds(const at::Tensor& packed_info, int64_t n_samples, 
     int64_t owned = 0;
     for (int64_t ray = 0; ray < packed_info.size(0); ++ray) {
         const int64_t first = info[2 * ray], count = info[2 * ray + 1];
-        TORCH_CHECK_VALUE(first >= 0 && count >= 0 && count <= n_samples - first, op,
-                          ": argument 'packed_info' row ", ray, " = (", first, ", ", count,
-                          ") points outside the ", n_samples, " samples");
+        FIELDS_CHECK_VALUE(first >= 0 && count >= 0 && count <= n_samples - first, op,
+                           ": argument 'packed_info' row ", ray, " = (", first, ", ", count,
+                           ") points outside the ", n_samples, " samples");
         owned += count;
     }
     return owned == n_samples;

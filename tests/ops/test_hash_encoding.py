@@ -47,6 +47,23 @@ def test_values_and_gradients_match_reference(device, grid):
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-4 * x_ref.grad.abs().max().item())
 
 
+@pytest.mark.parametrize("features", [2, 4, 8])
+def test_tables_and_gradients_that_start_mid_row_alignment(device, features):
+    """The CUDA kernels read rows with vector loads; views whose data starts one float into a row are copied."""
+    embeddings, offsets, resolutions = random_grid(3, 4, features, 12, 4, 64, device)
+    shifted_table = torch.empty(embeddings.numel() + 1, device=device)[1:].view_as(embeddings)
+    shifted_table.copy_(embeddings)
+    x = torch.rand(300, 3, device=device)
+    out = hash_encode(x, shifted_table.requires_grad_(True), offsets, resolutions)
+    torch.testing.assert_close(out, hash_encode_reference(x, embeddings, offsets, resolutions), rtol=1e-5, atol=1e-5)
+    grad_out = torch.randn_like(out)
+    shifted_grad = torch.empty(grad_out.numel() + 1, device=device)[1:].view_as(grad_out).copy_(grad_out)
+    out.backward(shifted_grad)
+    emb_ref = embeddings.clone().requires_grad_(True)
+    hash_encode_reference(x, emb_ref, offsets, resolutions).backward(grad_out)
+    torch.testing.assert_close(shifted_table.grad, emb_ref.grad, rtol=1e-4, atol=1e-5)
+
+
 def test_embedding_gradient_without_x_gradient(device):
     embeddings, offsets, resolutions = random_grid(3, 6, 2, 12, 4, 64, device)
     x = torch.rand(500, 3, device=device)

@@ -210,7 +210,7 @@ def test_bad_input_names_the_argument(device):
         call(packed_info=torch.zeros(3, 3, dtype=torch.int64, device=device))
     with pytest.raises(ValueError, match="contiguous"):
         call(rgbs=torch.zeros(3, rgbs.shape[0], device=device).T)
-    with pytest.raises(ValueError, match="early_stop_eps"):
+    with pytest.raises(ValueError, match=r"early_stop_eps' must be in \[0, 1\], got -1"):
         volume_render(sigmas, rgbs, t_starts, t_ends, packed_info, early_stop_eps=-1.0)
     with pytest.raises(ValueError, match="alpha_threshold"):
         volume_render(sigmas, rgbs, t_starts, t_ends, packed_info, alpha_threshold=float("nan"))
