@@ -27,10 +27,12 @@ def direct_float64(features, centres, log_precisions, weight, bias):
     return torch.exp(-distance) @ w.T + b
 
 
-@pytest.mark.parametrize("sizes", [(18, 64, 16), (3, 1, 1), (40, 33, 49), (128, 256, 64)])
+# (features, kernels, outputs, batch); 4500 points span several of the CPU path's 2048-point blocks and threads.
+@pytest.mark.parametrize("sizes", [(18, 64, 16, 257), (3, 1, 1, 257), (40, 33, 49, 257), (128, 256, 64, 257),
+                                   (18, 64, 3, 4500)])
 def test_values_and_gradients_match_reference(device, sizes):
-    n_features, n_kernels, n_outputs = sizes
-    inputs = random_inputs(device, batch=257, n_features=n_features, n_kernels=n_kernels, n_outputs=n_outputs)
+    n_features, n_kernels, n_outputs, batch = sizes
+    inputs = random_inputs(device, batch=batch, n_features=n_features, n_kernels=n_kernels, n_outputs=n_outputs)
     native_inputs = [t.clone().requires_grad_(True) for t in inputs]
     reference_inputs = [t.clone().requires_grad_(True) for t in inputs]
     out = rbf_layer(*native_inputs)
