@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from bench.timing import print_results
+from bench.timing import print_results, synchronize
 from fields.train.config import TrainNerfConfig
 from fields.train.nerf_trainer import NerfTrainer
 
@@ -39,8 +39,7 @@ def main() -> None:
     while marks:
         start = time.perf_counter()
         trainer.train_step()
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(trainer.device)
         trainer.elapsed += time.perf_counter() - start
         if trainer.elapsed >= marks[0]:
             marks.pop(0)
@@ -49,9 +48,10 @@ def main() -> None:
                          "val_ssim": metrics["ssim"], "views": metrics["views"]})
             print(f"  {rows[-1]}", flush=True)
     trainer.save()
-    device = torch.cuda.get_device_name() if trainer.device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    on_gpu = trainer.device.type == "cuda"
+    device = torch.cuda.get_device_name() if on_gpu else f"CPU, {torch.get_num_threads()} threads"
     peak_rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    extra = {"peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30} if trainer.device.type == "cuda" else {}
+    extra = {"peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30} if on_gpu else {}
     print_results(
         f"lego val PSNR vs training time ({device}; {trainer.target_samples} samples/step; white background, "
         f"every {args.every}th val view; "

@@ -19,7 +19,7 @@ import imageio.v3 as iio
 import skimage.data
 import torch
 
-from bench.timing import print_results
+from bench.timing import print_results, synchronize
 from fields.models.backbones.rbf import GaussianRbfBackbone
 from fields.train.config import TrainImageConfig, TrainNerfConfig, TrainSdfConfig
 from fields.train.evaluation import render_field_view
@@ -37,12 +37,6 @@ def same_grid(field: str, signal: str) -> dict:
     """The rbf defaults' grid for both fields (the hash field keeps its own MLP)."""
     grid = {k: v for k, v in GaussianRbfBackbone.defaults(signal).items() if k in GRID_OPTIONS}
     return {} if field == "rbf" else grid
-
-
-def synchronize(device: torch.device) -> None:
-    """Waits for queued GPU work, so that the clock counts it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def fit_with_marks(step_fn, optimizer, budget: float, points: int, evaluate, device: torch.device) -> list[dict]:
@@ -88,8 +82,8 @@ def bench_images(args, workdir: Path) -> list[dict]:
 def bench_sdf(args, workdir: Path) -> list[dict]:
     rows = []
     for field in args.fields:
-        config = TrainSdfConfig(mesh=args.mesh, field=field, device=args.device, progress=False, output=workdir / field,
-                                field_options=same_grid(field, "sdf"))
+        config = TrainSdfConfig(mesh=args.mesh, field=field, device=args.device, progress=False,
+                                output=workdir / field, field_options=same_grid(field, "sdf"))
         trainer = SdfTrainer(config)
         print(f"  bunny / {field}: {trainer.field.num_parameters() / 1e6:.3f} M parameters", flush=True)
 
@@ -109,8 +103,9 @@ def bench_lego(args, workdir: Path) -> list[dict]:
     rows = []
     for field in args.fields:
         config = TrainNerfConfig(scene="lego", data_root=args.data_root, field=field, device=args.device,
-                                 max_time=args.budget, max_steps=10**9, output=workdir / field, progress=False, val_views=0, eval_every=0,
-                                 save_every=10**9, field_options=same_grid(field, "radiance"))
+                                 max_time=args.budget, max_steps=10**9, output=workdir / field, progress=False,
+                                 val_views=0, eval_every=0, save_every=10**9,
+                                 field_options=same_grid(field, "radiance"))
         trainer = NerfTrainer(config)
         print(f"  lego / {field}: {trainer.field.num_parameters() / 1e6:.3f} M parameters", flush=True)
         marks = [args.budget * (i + 1) / args.points for i in range(args.points)]

@@ -3,6 +3,8 @@ import json
 import time
 from typing import Callable, Iterable
 
+import torch
+
 
 def best_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, sync: Callable[[], None] = lambda: None):
     """Best wall-clock seconds of ``fn`` over ``repeats`` runs (after ``warmup`` runs); the minimum is the least noisy
@@ -17,6 +19,12 @@ def best_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, sync:
         sync()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def synchronize(device: torch.device) -> None:
+    """Waits for queued GPU work, so that a wall clock read next counts it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def print_results(title: str, rows: Iterable[dict], columns: list[str]) -> None:

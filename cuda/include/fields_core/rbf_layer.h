@@ -7,9 +7,9 @@
 //     out_bj = b_j + Σ_k W_jk φ_bk
 //
 // The forward pass evaluates D through the expansion (two multiply-adds per feature and kernel, no [B, N, F]
-// intermediate) and clamps the cancellation's small negative values at 0. The backward pass recomputes φ and
-// accumulates the parameter gradients from (f − c) directly, which is exact where the expansion cancels.
-// Shared by the CPU and CUDA kernels; no torch headers.
+// intermediate) and clamps the cancellation's small negative values at 0. The backward pass recomputes φ. The CUDA
+// kernels accumulate the parameter gradients from (f − c) directly; the CPU path (cuda/cpu/rbf_layer.cpp) forms the
+// same sums from matrix products of the expansion. The activation helpers are shared by both; no torch headers.
 #pragma once
 
 #include "fields_core/common.h"

@@ -1,0 +1,79 @@
+"""Where a lego training step's time goes: steps/s, then torch.profiler over a few steps.
+
+    python -m bench.nerf_profile [--device cuda|cpu] [--warmup 400] [--steps 200] [--profile-steps 40]
+                                 [--target-samples N] [--data-root DIR]
+
+Trains the hash field on lego (the trainer's defaults), times `--steps` steps after `--warmup` (past the occupancy
+grid's warm-up), then profiles `--profile-steps` more. Reports per step: wall time, CPU time under the profiler,
+GPU busy time, kernel launches and host synchronisations (`.item()`, stream syncs) — on a GPU, a step whose CPU
+time exceeds its GPU time is bound by Python and launch overhead. Prints the top ops by device (or CPU) time as a
+table and all figures as JSON.
+"""
+import argparse
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from bench.timing import print_results, synchronize
+from fields.train.config import TrainNerfConfig
+from fields.train.nerf_trainer import NerfTrainer
+
+SYNC_EVENTS = ("cudaStreamSynchronize", "cudaDeviceSynchronize")  # what .item(), .tolist() and the like wait in
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--warmup", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--profile-steps", type=int, default=40)
+    parser.add_argument("--target-samples", type=int, default=None)
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--top", type=int, default=15, help="ops listed")
+    args = parser.parse_args()
+
+    config = TrainNerfConfig(scene="lego", data_root=args.data_root, device=args.device, max_steps=10**9,
+                             output="outputs/bench_nerf_profile", progress=False, val_views=0, eval_every=0,
+                             save_every=10**9, target_samples=args.target_samples)
+    trainer = NerfTrainer(config)
+    for _ in range(args.warmup):
+        trainer.train_step()
+    synchronize(trainer.device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        trainer.train_step()
+    synchronize(trainer.device)
+    step_ms = (time.perf_counter() - start) / args.steps * 1e3
+
+    on_gpu = trainer.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
+    with profile(activities=activities) as prof:
+        for _ in range(args.profile_steps):
+            trainer.train_step()
+        synchronize(trainer.device)
+    events = prof.key_averages()
+    per_step = 1.0 / args.profile_steps
+    summary = {
+        "device": torch.cuda.get_device_name() if on_gpu else f"CPU, {torch.get_num_threads()} threads",
+        "target_samples": trainer.target_samples,
+        "n_rays": trainer.n_rays,
+        "ms_per_step": round(step_ms, 3),
+        "steps_per_s": round(1e3 / step_ms, 1),
+        "profiled_cpu_ms_per_step": round(sum(e.self_cpu_time_total for e in events) / 1e3 * per_step, 3),
+        "profiled_gpu_ms_per_step": round(sum(e.self_device_time_total for e in events) / 1e3 * per_step, 3),
+    }
+    if on_gpu:
+        summary["kernel_launches_per_step"] = sum(e.count for e in events if e.key == "cudaLaunchKernel") * per_step
+        summary["host_syncs_per_step"] = sum(e.count for e in events if e.key in SYNC_EVENTS) * per_step
+        summary["item_calls_per_step"] = sum(e.count for e in events if e.key == "aten::item") * per_step
+    time_of = (lambda e: e.self_device_time_total) if on_gpu else (lambda e: e.self_cpu_time_total)
+    top = sorted(events, key=time_of, reverse=True)[: args.top]
+    rows = [{"op": e.key[:70], "calls_per_step": e.count * per_step, "ms_per_step": time_of(e) / 1e3 * per_step}
+            for e in top]
+    print_results(f"lego training step ({summary['device']}): {summary}", rows, ["op", "calls_per_step",
+                                                                                  "ms_per_step"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The checks and figures that need a GPU, in stages that each fit a 10-minute call on a lent machine:
+#
+#   DATA_ROOT=path/to/data OUT=results bash scripts/gpu_checks.sh build tests ops profile sdf
+#   DATA_ROOT=path/to/data OUT=results bash scripts/gpu_checks.sh build lego viewer
+#
+# DATA_ROOT holds nerf_synthetic/lego and sdf/bunny.obj (default ../shared/data); logs go to $OUT (default
+# outputs/gpu_checks). Uses the python3 on PATH (a CUDA torch); `build` compiles the extension for this GPU only.
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+DATA_ROOT=${DATA_ROOT:-../shared/data}
+OUT=${OUT:-outputs/gpu_checks}
+mkdir -p "$OUT"
+start=$(date +%s)
+stage() { echo "[$(($(date +%s) - start)) s] $1"; }
+
+for step in "$@"; do
+    stage "$step"
+    case $step in
+    build)
+        arch=$(python3 -c "import torch; print('%d.%d' % torch.cuda.get_device_capability())")
+        TORCH_CUDA_ARCH_LIST=$arch MAX_JOBS=$(nproc) python3 setup.py build_ext --inplace >"$OUT/build.log" 2>&1 ||
+            { tail -30 "$OUT/build.log"; exit 1; }
+        python3 -c "import fields; assert fields.built_with_cuda(), 'the extension was built without CUDA'" || exit 1
+        ;;
+    tests)  # every op's CUDA variant (the CPU ones run in CI)
+        python3 -m pytest -q -p no:cacheprovider -rfE --tb=short -k cuda tests/ops >"$OUT/tests_cuda.log" 2>&1
+        tail -3 "$OUT/tests_cuda.log"
+        ;;
+    ops)
+        python3 -m bench.ops --device cuda --only hash_encoding volume_rendering ray_marching sh_encoding \
+            dense_grid_render rbf_layer grid_sample >"$OUT/bench_ops.txt" 2>&1
+        grep -v '^ *[]{}"[]' "$OUT/bench_ops.txt" | tail -25
+        ;;
+    profile)
+        python3 -m bench.nerf_profile --device cuda --data-root "$DATA_ROOT" >"$OUT/nerf_profile.txt" 2>&1
+        grep -v '^ *[]{}"[]' "$OUT/nerf_profile.txt" | tail -20
+        ;;
+    sdf)  # issue 6: bunny IoU >= 0.98 within 15 s on a GPU
+        python3 -m bench.rbf sdf --device cuda --budget 15 --points 3 --mesh "$DATA_ROOT/sdf/bunny.obj" \
+            >"$OUT/rbf_sdf.txt" 2>&1
+        grep -v '^ *[]{}"[]' "$OUT/rbf_sdf.txt" | tail -9
+        ;;
+    lego)  # issue 3: >= 34 dB within 2 minutes; the default batch against twice the samples per step
+        for samples in 262144 524288; do
+            python3 -m bench.nerf_lego --device cuda --budget 120 --points 4 --data-root "$DATA_ROOT" \
+                --target-samples $samples --output "$OUT/lego_$samples" >"$OUT/lego_$samples.txt" 2>&1
+            grep -v '^ *[]{}"[]' "$OUT/lego_$samples.txt" | tail -8
+        done
+        ;;
+    viewer)  # viewer frame rates on the lego field trained by `lego`
+        python3 -m bench.viewer --device cuda --sizes 256 512 800 \
+            --checkpoint "$OUT/lego_262144/checkpoints/latest.safetensors" >"$OUT/viewer.txt" 2>&1
+        grep -v '^ *[]{}"[]' "$OUT/viewer.txt" | tail -25
+        ;;
+    rbf-lego)  # issue 6: >= 33 dB within 15 minutes (here 8, to fit one call) and >= 60 frames/s at 400x400
+        python3 -m bench.rbf lego --device cuda --budget 480 --points 3 --fields rbf --data-root "$DATA_ROOT" \
+            >"$OUT/rbf_lego.txt" 2>&1
+        grep -v '^ *[]{}"[]' "$OUT/rbf_lego.txt" | tail -8
+        ;;
+    *)
+        echo "unknown stage $step (build tests ops profile sdf lego viewer rbf-lego)"
+        exit 2
+        ;;
+    esac
+done
+stage done
