@@ -1,5 +1,6 @@
 """Renders rays through a radiance field: occupancy-grid marching, field queries, packed compositing."""
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -12,7 +13,9 @@ class RenderedRays:
     opacity: torch.Tensor  # [N]
     depth: torch.Tensor  # [N], expected depth along the ray (un-normalised: sum of w * t)
     n_samples: int
-    field_finite: bool = True  # False when the field returned NaN/inf somewhere (only checked on request)
+    # Only with check_finite: a 0-dim bool tensor, False when the field returned NaN/inf somewhere. It stays on the
+    # device, so that reading it can wait until the caller has queued the rest of its work.
+    field_finite: Optional[torch.Tensor] = None
 
 
 def render_rays(
@@ -30,8 +33,9 @@ def render_rays(
 ) -> RenderedRays:
     """Renders rays ``origins``/``directions`` [N, 3] (unit directions) on ``background`` ([N, 3] or [3]).
 
-    ``check_finite`` also reports whether every field output was finite: the compositing kernel maps a NaN density
-    to an opaque sample instead of propagating it, so training checks the field's outputs themselves."""
+    ``check_finite`` also reports (as ``field_finite``, a device tensor) whether every field output was finite: the
+    compositing kernel maps a NaN density to an opaque sample instead of propagating it, so training checks the
+    field's outputs themselves."""
     samples = grid.sample(
         origins,
         directions,
@@ -48,7 +52,7 @@ def render_rays(
     out = volume_render(sigmas, rgbs.contiguous(), samples.t_starts, samples.t_ends, samples.packed_info)
     background = background.expand(n_rays, 3)
     rgb = out.rgb + (1.0 - out.opacity)[:, None] * background
-    finite = bool(torch.isfinite(sigmas).all() and torch.isfinite(rgbs).all()) if check_finite else True
+    finite = (torch.isfinite(sigmas).all() & torch.isfinite(rgbs).all()) if check_finite else None
     return RenderedRays(rgb=rgb, opacity=out.opacity, depth=out.depth, n_samples=int(samples.t_starts.shape[0]),
                         field_finite=finite)
 

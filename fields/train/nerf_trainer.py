@@ -178,15 +178,20 @@ class NerfTrainer:
         if out.n_samples == 0:
             return None  # nothing occupied along these rays: nothing to learn from this batch
         loss = torch.nn.functional.mse_loss(out.rgb, target)
+        finite = torch.isfinite(loss) & out.field_finite
         self.optimizer.zero_grad(set_to_none=True)
-        if not (out.field_finite and torch.isfinite(loss)):
-            return {"bad": True}
+        # The backward pass is queued before the host reads the loss and the finiteness flag, in one read: on a GPU
+        # every read waits for the queued work, and training is bound by the host's launches (bench.nerf_profile).
+        # A non-finite step's gradients are simply not applied.
         loss.backward()
+        loss_value, ok = torch.stack([loss.detach(), finite.float()]).tolist()
+        if not ok:
+            return {"bad": True}
         self.optimizer.step()
         # Adapt the ray batch so that the samples per step stay near the target.
         ratio = self.target_samples / max(out.n_samples, 1)
         self.n_rays = int(min(max(self.n_rays * ratio, 64), 1 << 18))
-        return {"loss": loss.item(), "n_samples": out.n_samples, "n_rays": origins.shape[0],
+        return {"loss": loss_value, "n_samples": out.n_samples, "n_rays": origins.shape[0],
                 "lr": self.optimizer.param_groups[0]["lr"]}
 
     # ----------------------------------------------------------------- bookkeeping
