@@ -103,6 +103,8 @@ def select(field_type: str, output_signal: Callable[[dict, int], torch.Tensor], 
     crop = crop or family.crop
     if seeds < 1 or not candidates or not targets:
         raise ValueError("FreSh needs at least one seed, one candidate and one target")
+    if crop < 2:
+        raise ValueError(f"FreSh's spectrum crop (--fresh-crop) must be at least 2 bins, got {crop}")
     options = options or {}
     if family.option in options:
         raise ValueError(f"--init fresh selects {family.option!r}; drop it from the field options, or use "

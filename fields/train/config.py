@@ -75,6 +75,9 @@ class TrainNerfConfig(JsonConfig):
     """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
     fresh_seeds: int = 4
     """Untrained fields per candidate whose distances FreSh averages."""
+    fresh_crop: Optional[int] = None
+    """Spectrum bins FreSh compares (default: the family's, FreSh's README values; halved for radiance fields).
+    FreSh set them for 512-1024 px signals; see BENCHMARKS.md for smaller ones."""
     fresh_views: int = 4
     """Training views FreSh compares against renders of the untrained field."""
     fresh_side: int = 64
@@ -121,6 +124,9 @@ class TrainImageConfig(JsonConfig):
     """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
     fresh_seeds: int = 5
     """Untrained fields per candidate whose distances FreSh averages."""
+    fresh_crop: Optional[int] = None
+    """Spectrum bins FreSh compares (default: the family's, FreSh's README values; halved for radiance fields).
+    FreSh set them for 512-1024 px signals; see BENCHMARKS.md for smaller ones."""
     fresh_side: int = 512
     """FreSh compares spectra on a square of side min(H, W, fresh_side)."""
 
@@ -165,6 +171,9 @@ class TrainSdfConfig(JsonConfig):
     """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
     fresh_seeds: int = 5
     """Untrained fields per candidate whose distances FreSh averages."""
+    fresh_crop: Optional[int] = None
+    """Spectrum bins FreSh compares (default: the family's, FreSh's README values; halved for radiance fields).
+    FreSh set them for 512-1024 px signals; see BENCHMARKS.md for smaller ones."""
     fresh_grid: int = 64
     """FreSh compares spectra of the SDF sampled on a fresh_grid^3 grid."""
 

@@ -30,7 +30,8 @@ class ImageTrainer:
         field_options = method_field_options("image", config)
         if config.init == "fresh":
             self.fresh = select_for_image(config.field, self.image, field_options, config.fresh_candidates,
-                                          config.fresh_seeds, config.fresh_side, device=self.device)
+                                          config.fresh_seeds, config.fresh_side, config.fresh_crop,
+                                          device=self.device)
             print(self.fresh.table())
             field_options |= self.fresh.options()
         torch.manual_seed(config.seed)

@@ -109,7 +109,7 @@ class NerfTrainer:
             raise ValueError("--fresh-views must be at least 1 and --fresh-side at least 8")
         cameras, images = training_views(self.train_data, c.fresh_views, c.fresh_side)
         result = select_for_views(c.field, cameras, images, aabb, field_options, c.fresh_candidates, c.fresh_seeds,
-                                  device=self.device)
+                                  c.fresh_crop, device=self.device)
         print(result.table())
         return result
 

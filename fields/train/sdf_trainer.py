@@ -47,7 +47,7 @@ class SdfTrainer:
                 raise ValueError("--fresh-grid must be at least 8")
             self.fresh = select_for_volume(config.field, sdf_grid_target(self.mesh, config.fresh_grid),
                                            field_options, config.fresh_candidates, config.fresh_seeds,
-                                           device=self.device)
+                                           config.fresh_crop, device=self.device)
             print(self.fresh.table())
             field_options |= self.fresh.options()
         torch.manual_seed(config.seed)

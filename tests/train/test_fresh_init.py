@@ -3,10 +3,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import trimesh
 from PIL import Image
 
 from apps import train_image, train_nerf, train_sdf
+from fields.init import select_for_image
 from fields.train.checkpointing import load_field
 from fields.train.config import TrainImageConfig, TrainSdfConfig
 from fields.train.nerf_trainer import NerfTrainer
@@ -35,6 +37,16 @@ def test_train_image_with_fresh(stripes, tmp_path, capsys):
     assert str(fresh["value"]) == min(fresh["distances"], key=lambda k: fresh["distances"][k]) and fresh["seconds"] > 0
     field, _, _ = load_field(tmp_path / "run" / "checkpoints" / "latest.safetensors")
     assert field.config["backbone"]["first_omega"] == float(fresh["value"])
+
+
+def test_fresh_crop_is_passed_to_the_selection_and_checked(stripes, tmp_path):
+    config = TrainImageConfig(image=stripes, field="siren", max_steps=1, output=tmp_path / "run", progress=False,
+                              device="cpu", field_options=TINY_SIREN, init="fresh", fresh_candidates=[10.0, 40.0],
+                              fresh_seeds=1, fresh_crop=8)
+    assert train_image.main(config) == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["fresh"]["crop"] == 8
+    with pytest.raises(ValueError, match="fresh-crop"):
+        select_for_image("siren", torch.rand(16, 16, 3), TINY_SIREN, [10.0], 1, crop=-4)
 
 
 def test_fresh_refuses_a_type_without_a_family_and_a_preset_value(stripes, tmp_path, capsys):
