@@ -6,20 +6,38 @@
 Trains the hash field on lego (the trainer's defaults), times `--steps` steps after `--warmup` (past the occupancy
 grid's warm-up), then profiles `--profile-steps` more. Reports per step: wall time, CPU time under the profiler,
 GPU busy time, kernel launches and host synchronisations (`.item()`, stream syncs) — on a GPU, a step whose CPU
-time exceeds its GPU time is bound by Python and launch overhead. Prints the top ops by device (or CPU) time as a
-table and all figures as JSON.
+time exceeds its GPU time is bound by Python and launch overhead. Also counts the tensor operations a step
+dispatches (views and allocations left out): about one kernel launch each on a GPU, and countable on a CPU too;
+and the host's page faults per step (memory handed back to the kernel and faulted in again, fields.train.host_memory).
+Prints the top ops by device (or CPU) time as a table and all figures as JSON.
 """
 import argparse
+import resource
 import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.timing import print_results, synchronize
 from fields.train.config import TrainNerfConfig
 from fields.train.nerf_trainer import NerfTrainer
 
 SYNC_EVENTS = ("cudaStreamSynchronize", "cudaDeviceSynchronize")  # what .item(), .tolist() and the like wait in
+NO_KERNEL_OPS = {"empty", "empty_strided", "empty_like", "lift_fresh", "_local_scalar_dense"}
+
+
+class DispatchedOps(TorchDispatchMode):
+    """Counts the tensor operations dispatched while active, views and bare allocations excluded."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not func.is_view and func.overloadpacket.__name__ not in NO_KERNEL_OPS:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
 
 
 def main() -> None:
@@ -40,12 +58,16 @@ def main() -> None:
     for _ in range(args.warmup):
         trainer.train_step()
     synchronize(trainer.device)
-    start = time.perf_counter()
+    faults_before, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
     for _ in range(args.steps):
         trainer.train_step()
     synchronize(trainer.device)
     step_ms = (time.perf_counter() - start) / args.steps * 1e3
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before) / args.steps
 
+    with DispatchedOps() as dispatched:  # a whole number of occupancy-grid updates (one every 16 steps)
+        for _ in range(64):
+            trainer.train_step()
     on_gpu = trainer.device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
     with profile(activities=activities) as prof:
@@ -62,6 +84,8 @@ def main() -> None:
         "steps_per_s": round(1e3 / step_ms, 1),
         "profiled_cpu_ms_per_step": round(sum(e.self_cpu_time_total for e in events) / 1e3 * per_step, 3),
         "profiled_gpu_ms_per_step": round(sum(e.self_device_time_total for e in events) / 1e3 * per_step, 3),
+        "ops_dispatched_per_step": dispatched.count / 64,
+        "page_faults_per_step": round(faults),
     }
     if on_gpu:
         summary["kernel_launches_per_step"] = sum(e.count for e in events if e.key == "cudaLaunchKernel") * per_step

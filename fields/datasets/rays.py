@@ -66,12 +66,23 @@ def generate_rays(
     None. A leading dimension of 1 broadcasts. Returns (origins [B, 3], unit directions [B, 3]).
     """
     _check_ray_inputs(c2w, intrinsics, pixels, distortion)
+    return camera_to_world(c2w, camera_directions(intrinsics, pixels, distortion))
+
+
+def camera_directions(
+    intrinsics: torch.Tensor, pixels: torch.Tensor, distortion: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Camera-space directions [B, 3] (not unit: z = -1) through ``pixels``; arguments as in :func:`generate_rays`."""
     fx, fy, cx, cy = intrinsics.unbind(-1)
     x = (pixels[:, 0] - cx) / fx
     y = (pixels[:, 1] - cy) / fy  # normalised coordinates with y down, as the lens model expects
     if distortion is not None:
         x, y = undistort(x, y, distortion)
-    camera_dirs = torch.stack([x, -y, -torch.ones_like(x)], dim=-1)
+    return torch.stack([x, -y, -torch.ones_like(x)], dim=-1)
+
+
+def camera_to_world(c2w: torch.Tensor, camera_dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rays (origins [B, 3], unit directions [B, 3]) from camera-space directions [B, 3] and ``c2w`` [B or 1, 4, 4]."""
     directions = (c2w[:, :3, :3] @ camera_dirs[:, :, None]).squeeze(-1)  # batched 3x3 products broadcast B=1
     directions = directions / directions.norm(dim=-1, keepdim=True)
     origins = c2w[:, :3, 3].expand(directions.shape[0], 3).contiguous()
@@ -127,11 +138,19 @@ class RayBatch:
     pixels: torch.Tensor  # [B, 2] float32 (u, v)
 
 
+# The largest table of per-pixel camera directions a RaySampler keeps (one image's worth per distinct camera model);
+# beyond it (per-frame intrinsics of many large images) the rays are generated at every step instead.
+MAX_DIRECTION_TABLE_BYTES = 1 << 30
+
+
 class RaySampler:
     """Draws random training rays uniformly over all pixels of all images of a scene.
 
     The images are flattened once into a uint8 [N * H * W, 4] tensor on ``device``; a batch is one randint and a
-    few gathers, with no host round trip. ``jitter`` draws a random point inside each pixel instead of its centre.
+    few gathers, with no host round trip. The camera-space direction of every pixel centre is computed once per
+    distinct camera model (intrinsics and lens), so a batch only rotates gathered directions: on a GPU each tensor
+    operation is a kernel launch, and undistortion alone would cost hundreds per step. ``jitter`` draws a random
+    point inside each pixel instead of its centre (rays generated at every step).
     """
 
     def __init__(self, scene: SceneData, device="cpu", seed: int = 0, jitter: bool = False) -> None:
@@ -143,6 +162,19 @@ class RaySampler:
         self.distortion = None if scene.distortion is None else scene.distortion.to(self.device)
         self.jitter = jitter
         self.generator = torch.Generator(self.device).manual_seed(seed)
+        self.direction_table, self.model_of_image = (None, None) if jitter else self._direction_table()
+
+    def _direction_table(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Camera-space directions of every pixel centre for each distinct camera model, [M * H * W, 3], and each
+        image's model [N]; (None, None) when the table would exceed MAX_DIRECTION_TABLE_BYTES."""
+        lens = self.intrinsics if self.distortion is None else torch.cat([self.intrinsics, self.distortion], dim=1)
+        models, model_of_image = torch.unique(lens, dim=0, return_inverse=True)
+        pixels = pixel_grid(self.width, self.height, self.device)
+        if models.shape[0] * pixels.shape[0] * 3 * 4 > MAX_DIRECTION_TABLE_BYTES:
+            return None, None
+        tables = [camera_directions(model[None, :4], pixels, None if self.distortion is None else model[None, 4:])
+                  for model in models]
+        return torch.cat(tables), model_of_image
 
     def sample(self, batch_size: int) -> RayBatch:
         flat = torch.randint(
@@ -156,7 +188,12 @@ class RaySampler:
             pixel = pixel + torch.rand(pixel.shape, device=self.device, generator=self.generator)
         else:
             pixel = pixel + 0.5
-        distortion = None if self.distortion is None else self.distortion[image]
-        origins, directions = generate_rays(self.c2w[image], self.intrinsics[image], pixel, distortion)
+        if self.direction_table is not None:
+            one_model = self.direction_table.shape[0] == pixels_per_image
+            row = within if one_model else self.model_of_image[image] * pixels_per_image + within
+            origins, directions = camera_to_world(self.c2w[image], self.direction_table[row])
+        else:
+            distortion = None if self.distortion is None else self.distortion[image]
+            origins, directions = generate_rays(self.c2w[image], self.intrinsics[image], pixel, distortion)
         rgba = self.pixels_rgba[flat].float() / 255.0
         return RayBatch(origins, directions, rgba, image, pixel)

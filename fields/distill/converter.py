@@ -27,7 +27,7 @@ from fields.models import make_field
 from fields.train.checkpointing import save_training_state
 from fields.train.bookkeeping import append_jsonl, budget_spent, val_due, val_indices
 from fields.train.evaluation import evaluate_views
-from fields.train.nerf_trainer import CPU_DEFAULT_TIME, DEFAULT_STEPS, MAX_BAD_STEPS, resolve_device
+from fields.train.nerf_trainer import CPU_DEFAULT_TIME, DEFAULT_STEPS, MAX_BAD_STEPS, training_device
 from fields.train.schedule import lr_factor, training_progress
 
 WEIGHT_DECAY = 1e-6  # as NerfTrainer, so that train_nerf.py --resume continues with the same optimiser
@@ -47,7 +47,7 @@ class Distiller:
     def __init__(self, config: ConvertConfig):
         self.config = c = config
         check_target_type(c.to)
-        self.device = resolve_device(c.device)
+        self.device = training_device(c.device)
         torch.manual_seed(c.seed)
         self.teacher, self.grid, teacher_meta = load_teacher(c.checkpoint, self.device)
         self.teacher_meta = teacher_meta

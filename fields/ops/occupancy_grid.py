@@ -46,11 +46,14 @@ def pack_bitfield_reference(binary: torch.Tensor) -> torch.Tensor:
 def grid_level_aabbs(aabb: torch.Tensor, levels: int) -> torch.Tensor:
     """Boxes [levels, 6] of the cascade levels: level 0 is ``aabb`` itself, level l >= 1 is centre ± half · 2**l
     (the same float32 operations as the native kernels)."""
+    # Python scalars, not torch.tensor(..., device=aabb.device): on a GPU every such tensor is a host-to-device copy
+    # that waits for the stream, and this runs at every training step. Powers of two are exact in float32, so the
+    # float32 arithmetic is unchanged.
     lo, hi = aabb[:3], aabb[3:]
-    centre = (lo + hi) * torch.tensor(0.5, dtype=torch.float32, device=aabb.device)
-    half = (hi - lo) * torch.tensor(0.5, dtype=torch.float32, device=aabb.device)
+    centre = (lo + hi) * 0.5
+    half = (hi - lo) * 0.5
     boxes = [aabb]
     for level in range(1, levels):
-        extent = half * torch.tensor(float(1 << level), dtype=torch.float32, device=aabb.device)
+        extent = half * float(1 << level)
         boxes.append(torch.cat([centre - extent, centre + extent]))
     return torch.stack(boxes)

@@ -65,7 +65,8 @@ class OccupancyGrid(torch.nn.Module):
         """Refreshes the grid from ``occ_eval_fn`` (world points [M, 3] -> occupancy [M], e.g. density × step size).
 
         Runs only when ``step % update_every == 0``. During warm-up (``step < warmup_steps``) every cell is evaluated,
-        afterwards a random quarter of each level's cells plus all occupied cells, each at a point drawn uniformly in
+        afterwards a quarter of each level's cell count drawn at random (with replacement, as nerfacc and Instant-NGP
+        do; a permutation of every cell costs far more) plus all occupied cells, each at a point drawn uniformly in
         the cell. Every cell's EMA decays (``*= ema_decay``) and evaluated cells take ``max(decayed, value)``. Cells
         with occupancy above ``min(mean occupancy of the cells >= 0, occ_threshold)`` become occupied. ``occ_eval_fn``
         sees at most ``chunk_size`` points at a time.
@@ -115,7 +116,7 @@ class OccupancyGrid(torch.nn.Module):
             return torch.arange(self.levels * cells, device=device)
         per_level = []
         for level in range(self.levels):
-            quarter = torch.randperm(cells, generator=generator, device=device)[: cells // 4]
+            quarter = torch.randint(cells, (cells // 4,), generator=generator, device=device)
             occupied = self.binary[level].view(-1).nonzero()[:, 0]
             per_level.append(torch.cat([quarter, occupied]) + level * cells)
         return torch.cat(per_level)

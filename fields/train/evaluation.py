@@ -8,6 +8,7 @@ from PIL import Image
 from fields.datasets import composite_background, image_rays
 from fields.metrics import psnr, ssim
 from fields.render.volume import render_rays_chunked
+from fields.train.host_memory import usual_host_memory
 
 WHITE = 1.0
 
@@ -35,12 +36,14 @@ def evaluate_views(field, grid, scene, indices, render_step_size: float, cone_an
 
     Returns {"mean": {"psnr", "ssim"}, "views": [{"index", "psnr", "ssim"}, ...]}; writes renders to image_dir."""
     views = []
-    for index in indices:
-        rendered = render_field_view(field, grid, scene, index, render_step_size, cone_angle, device)["rgb"]
-        target = composite_background(scene.rgba(index), WHITE)
-        views.append({"index": index, "psnr": float(psnr(rendered, target)), "ssim": float(ssim(rendered, target))})
-        if image_dir is not None:
-            image_dir.mkdir(parents=True, exist_ok=True)
-            save_png(rendered, image_dir / f"{scene.split}_{index:03d}.png")
+    with usual_host_memory():  # during training, the evaluation's buffers must not pile up on the steps' memory
+        for index in indices:
+            rendered = render_field_view(field, grid, scene, index, render_step_size, cone_angle, device)["rgb"]
+            target = composite_background(scene.rgba(index), WHITE)
+            views.append({"index": index, "psnr": float(psnr(rendered, target)),
+                          "ssim": float(ssim(rendered, target))})
+            if image_dir is not None:
+                image_dir.mkdir(parents=True, exist_ok=True)
+                save_png(rendered, image_dir / f"{scene.split}_{index:03d}.png")
     mean = {key: float(np.mean([v[key] for v in views])) for key in ("psnr", "ssim")} if views else {}
     return {"mean": mean | {"views": len(views)}, "views": views}

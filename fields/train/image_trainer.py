@@ -12,7 +12,7 @@ from fields.train.method_options import method_field_options
 from fields.train.config import TrainImageConfig
 from fields.train.evaluation import save_png
 from fields.train.fit_loop import default_output, make_optimizer, run_fit, write_json
-from fields.train.nerf_trainer import resolve_device
+from fields.train.nerf_trainer import training_device
 
 DEFAULT_STEPS = 2000
 MAX_FULL_BATCH = 1 << 18
@@ -23,7 +23,7 @@ class ImageTrainer:
         if config.holdout_every is not None and config.holdout_every < 2:
             raise ValueError("--holdout-every must be at least 2 (every K-th pixel is held out)")
         self.config = config
-        self.device = resolve_device(config.device)
+        self.device = training_device(config.device)
         self.image = load_image(config.image).to(self.device)
         height, width, _ = self.image.shape
         self.fresh = None

@@ -14,7 +14,7 @@ from fields.train.checkpointing import save_training_state
 from fields.train.method_options import method_field_options
 from fields.train.config import TrainSdfConfig
 from fields.train.fit_loop import default_output, make_optimizer, run_fit, write_json
-from fields.train.nerf_trainer import resolve_device
+from fields.train.nerf_trainer import training_device
 
 DEFAULT_STEPS = 2000
 CHAMFER_POINTS = 100_000
@@ -38,7 +38,7 @@ def evaluate_sdf(sdf_fn, mesh: Mesh, resolution: int, device, true_inside: np.nd
 class SdfTrainer:
     def __init__(self, config: TrainSdfConfig):
         self.config = config
-        self.device = resolve_device(config.device)
+        self.device = training_device(config.device)
         self.mesh, self.normalization = normalize_mesh(load_mesh(config.mesh))
         self.fresh = None
         field_options = method_field_options("sdf", config)

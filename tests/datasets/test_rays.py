@@ -120,6 +120,27 @@ def test_ray_sampler_targets_match_their_pixels():
     assert torch.equal(RaySampler(scene, seed=0).sample(16).pixels, RaySampler(scene, seed=0).sample(16).pixels)
 
 
+@pytest.mark.parametrize("table", [True, False], ids=["direction_table", "per_step_rays"])
+def test_ray_sampler_with_per_image_lenses_matches_generate_rays(table, monkeypatch):
+    """Three images, two camera models (intrinsics + distortion): the gathered table rows and, past the table's size
+    limit, the per-step generation both give each pixel's own ray."""
+    if not table:
+        monkeypatch.setattr("fields.datasets.rays.MAX_DIRECTION_TABLE_BYTES", 0)
+    scene = _tiny_scene()
+    scene.intrinsics = torch.tensor([[6.0, 7.0, 2.5, 2.0], [5.0, 5.5, 2.4, 2.1], [6.0, 7.0, 2.5, 2.0]])
+    scene.distortion = torch.tensor([[0.1, -0.02, 0.003, 0.001], [-0.05, 0.01, 0.0, 0.002], [0.1, -0.02, 0.003, 0.001]])
+    sampler = RaySampler(scene, seed=2)
+    assert (sampler.direction_table is not None) == table
+    if table:
+        assert sampler.direction_table.shape == (2 * 20, 3)  # images 0 and 2 share a model
+    batch = sampler.sample(512)
+    origins, directions = generate_rays(scene.c2w[batch.image_indices], scene.intrinsics[batch.image_indices],
+                                        batch.pixels, scene.distortion[batch.image_indices])
+    torch.testing.assert_close(batch.directions, directions)
+    torch.testing.assert_close(batch.origins, origins)
+    assert torch.unique(batch.image_indices).numel() == 3
+
+
 def test_ray_sampler_jitter_stays_inside_the_pixel():
     scene = _tiny_scene()
     batch = RaySampler(scene, seed=1, jitter=True).sample(2048)

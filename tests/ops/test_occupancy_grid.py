@@ -115,7 +115,8 @@ def test_after_warmup_a_quarter_plus_occupied_cells_and_ema_max(device):
     grid.update(16, fn, warmup_steps=16, ema_decay=0.5, generator=generator)
     evaluated = cells_of(grid, fn.points, 0)
     assert evaluated.shape[0] == 512 // 4 + 8
-    assert evaluated[: 512 // 4].unique().shape[0] == 512 // 4  # a quarter of distinct cells
+    # drawn with replacement from the whole grid: 128 draws over 512 cells give ~113 distinct ones on average
+    assert evaluated[: 512 // 4].unique().shape[0] > 96
     assert torch.equal(evaluated[512 // 4 :].sort().values, grid.binary[0].view(-1).nonzero()[:, 0])
     # EMA-max: evaluated zeros do not lower the decayed value; all cells decay whether evaluated or not
     expected = torch.zeros(8, 8, 8, device=device)
