@@ -11,7 +11,7 @@ pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ve
                                 reason="the malloc tuning applies to glibc only")
 
 SCRIPT = """
-import json, os, resource, sys, torch
+import json, os, resource, torch
 from fields.train.host_memory import keep_freed_host_memory, usual_host_memory
 
 def resident_mib():
