@@ -3,6 +3,7 @@
     python -m bench.fresh images [--size 128 --steps 150 --hidden-dim 128 --n-layers 3 --omega-head --seeds 5
                            --holdout-every 10]
     python -m bench.fresh lego [--steps 300 --downscale 4 --side 64 --views 4 --seeds 5 --select-only]
+    python -m bench.fresh rescore --stored RUN.json --size N --hidden-dim H [--n-layers L --omega-head] --crops K ...
 
 images: for each skimage.data photograph (centre-cropped to a square, resized to --size, greyscale repeated to
 RGB) and each family (siren: first_omega, ffn: sigma), every candidate of a reduced grid is trained for --steps
@@ -15,6 +16,10 @@ pick.
 
 lego: the hash field (finest_resolution) trained for --steps on the downscaled scene, with the default
 (2048, table init 1e-4) and with every grid value at FreSh's high-value table init; val PSNR on every 25th view.
+rescore: FreSh's pick again at other spectrum crops (--crops), for the photographs of an earlier `images` run
+(--stored, its --json; give the same --size and widths), each pick scored with the held-out PSNRs that run measured
+for every candidate: no training.
+
 Torch runs on one thread: on this shared 2-core machine that is ~10x faster than two contending threads.
 """
 import argparse
@@ -57,6 +62,12 @@ def photograph(name: str, size: int) -> np.ndarray:
     return (np.clip(resized, 0, 1) * 255).round().astype(np.uint8)
 
 
+def write_photograph(name: str, size: int, folder: Path) -> Path:
+    path = folder / f"{name}_{size}.png"
+    iio.imwrite(path, photograph(name, size))
+    return path
+
+
 def width_options(family: str, hidden_dim: int, n_layers: Optional[int] = None, omega_head: bool = False) -> dict:
     options = {"hidden_dim": hidden_dim}
     if n_layers:
@@ -77,8 +88,7 @@ def train_image(path: Path, family: str, options: dict, steps: int, holdout_ever
 def run_images(args) -> None:
     rows, folder = [], Path(tempfile.mkdtemp(prefix="bench_fresh_"))
     for name in args.photos:
-        path = folder / f"{name}.png"
-        iio.imwrite(path, photograph(name, args.size))
+        path = write_photograph(name, args.size, folder)
         image = load_image(path)
         for family in args.families:
             option = FAMILIES[family].option
@@ -120,6 +130,35 @@ def run_images(args) -> None:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
 
+def run_rescore(args) -> None:
+    data = json.loads(Path(args.stored).read_text())
+    stored = data["results"] if isinstance(data, dict) else data  # later runs record their protocol beside them
+    folder = Path(tempfile.mkdtemp(prefix="bench_fresh_rescore_"))
+    rows = []
+    for family in args.families:
+        runs = [run for run in stored if run.get("family") == family and "psnr_holdout" in run]
+        if not runs:
+            continue
+        options = width_options(family, args.hidden_dim, args.n_layers, args.omega_head)
+        images = {run["image"]: load_image(write_photograph(run["image"], args.size, folder)) for run in runs}
+        for crop in args.crops or [FAMILIES[family].crop]:
+            minus_best, minus_default, picks = [], [], []
+            for run in runs:
+                chosen = select_for_image(family, images[run["image"]], options, GRIDS[family], args.seeds, crop=crop)
+                psnr = {float(value): p for value, p in run["psnr_holdout"].items()}
+                minus_best.append(psnr[chosen.value] - max(psnr.values()))
+                minus_default.append(psnr[chosen.value] - psnr[DEFAULTS[family]])
+                picks.append(f"{chosen.value:g}")
+            rows.append({"family": family, "crop": crop, "fresh_minus_best": float(np.mean(minus_best)),
+                         "fresh_minus_default": float(np.mean(minus_default)), "picks": " ".join(picks)})
+    if not rows:
+        raise SystemExit(f"{args.stored}: no held-out PSNRs of the families {args.families} to rescore "
+                         f"(it must be the --json of a `python -m bench.fresh images` run)")
+    print_results(f"FreSh's pick per spectrum crop, scored with {args.stored} (photographs at {args.size}^2; "
+                  f"mean dB on held-out pixels)", rows,
+                  ["family", "crop", "fresh_minus_best", "fresh_minus_default", "picks"])
+
+
 def train_lego(args, options: dict, output: Path) -> dict:
     config = TrainNerfConfig(scene=args.scene, field="hash", max_steps=args.steps, downscale=args.downscale,
                              output=output, progress=False, val_views=0, eval_every=args.every,
@@ -154,7 +193,7 @@ def run_lego(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["images", "lego"])
+    parser.add_argument("part", choices=["images", "lego", "rescore"])
     parser.add_argument("--photos", nargs="+", default=PHOTOS[:8])
     parser.add_argument("--families", nargs="+", default=["siren", "ffn"], choices=sorted(GRIDS))
     parser.add_argument("--size", type=int, default=128)
@@ -172,6 +211,9 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=4, help="training views FreSh compares (lego)")
     parser.add_argument("--side", type=int, default=64, help="side of the views FreSh renders (lego)")
     parser.add_argument("--select-only", action="store_true", help="lego: FreSh's distances only, no training")
+    parser.add_argument("--stored", help="rescore: the JSON of an earlier `images` run")
+    parser.add_argument("--crops", type=int, nargs="+", default=None,
+                        help="rescore: spectrum crops (default: the family's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -180,6 +222,10 @@ def main() -> None:
     if args.part == "images":
         args.steps = args.steps or 150
         run_images(args)
+    elif args.part == "rescore":
+        if not args.stored:
+            parser.error("rescore needs --stored: the JSON of an earlier `python -m bench.fresh images` run")
+        run_rescore(args)
     else:
         args.steps = args.steps or 300
         run_lego(args)
