@@ -16,6 +16,7 @@ pick.
 
 lego: the hash field (finest_resolution) trained for --steps on the downscaled scene, with the default
 (2048, table init 1e-4) and with every grid value at FreSh's high-value table init; val PSNR on every 25th view.
+
 rescore: FreSh's pick again at other spectrum crops (--crops), for the photographs of an earlier `images` run
 (--stored, its --json; give the same --size and widths), each pick scored with the held-out PSNRs that run measured
 for every candidate: no training.
