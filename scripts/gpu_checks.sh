@@ -48,10 +48,13 @@ for step in "$@"; do
             grep -v '^ *[]{}"[]' "$OUT/lego_$samples.txt" | tail -8
         done
         ;;
-    viewer)  # viewer frame rates on the lego field trained by `lego`
+    viewer)  # viewer frame rates on the lego field trained by `lego`, and what skipping hidden samples saves there
         python3 -m bench.viewer --device cuda --sizes 256 512 800 \
             --checkpoint "$OUT/lego_262144/checkpoints/latest.safetensors" >"$OUT/viewer.txt" 2>&1
         grep -v '^ *[]{}"[]' "$OUT/viewer.txt" | tail -25
+        python3 -m bench.hidden_samples --device cuda --checkpoint "$OUT/lego_262144" --data-root "$DATA_ROOT" \
+            >>"$OUT/viewer.txt" 2>&1
+        grep -v '^ *[]{}"[]' "$OUT/viewer.txt" | tail -6
         ;;
     rbf-lego)  # issue 6: >= 33 dB within 15 minutes (here 8, to fit one call) and >= 60 frames/s at 400x400
         python3 -m bench.rbf lego --device cuda --budget 480 --points 3 --fields rbf --data-root "$DATA_ROOT" \

@@ -17,15 +17,21 @@ from fields.ops.occupancy_grid import (
 )
 from fields.ops.rasterize import RasterOutput, rasterize, rasterize_reference
 from fields.ops.ray_aabb import ray_aabb_intersect, ray_aabb_intersect_reference
-from fields.ops.ray_marching import RaySamples, ray_marching, ray_marching_reference
+from fields.ops.ray_marching import RaySamples, ray_marching, ray_marching_reference, select_samples
 from fields.ops.rbf_layer import rbf_layer, rbf_layer_reference
 from fields.ops.sh_encoding import sh_encode, sh_encode_reference
-from fields.ops.volume_rendering import VolumeRenderOutput, volume_render, volume_render_reference
+from fields.ops.volume_rendering import (
+    VolumeRenderOutput,
+    contributing_samples,
+    volume_render,
+    volume_render_reference,
+)
 
 __all__ = [
     "RasterOutput",
     "RaySamples",
     "VolumeRenderOutput",
+    "contributing_samples",
     "dense_grid_render",
     "dense_grid_render_reference",
     "grid_sample_2d",
@@ -46,6 +52,7 @@ __all__ = [
     "ray_marching_reference",
     "rbf_layer",
     "rbf_layer_reference",
+    "select_samples",
     "sh_encode",
     "sh_encode_reference",
     "skip_distances",

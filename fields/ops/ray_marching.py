@@ -21,6 +21,15 @@ class RaySamples(NamedTuple):
     packed_info: torch.Tensor  # [N, 2] int64: (first sample, number of samples)
 
 
+def select_samples(samples: RaySamples, keep: torch.Tensor) -> RaySamples:
+    """The samples where ``keep`` [S] (bool) is true, still packed ray after ray in their order; every ray stays (with
+    fewer, perhaps no, samples)."""
+    ray_indices = samples.ray_indices[keep]
+    counts = torch.zeros_like(samples.packed_info[:, 1]).index_add_(0, ray_indices, torch.ones_like(ray_indices))
+    first = torch.cumsum(counts, 0) - counts
+    return RaySamples(ray_indices, samples.t_starts[keep], samples.t_ends[keep], torch.stack([first, counts], 1))
+
+
 def _jitter(n: int, device: torch.device, stratified: bool, generator: Optional[torch.Generator]):
     """One uniform offset in [0, 1) per ray (in units of the first step), drawn by torch so that it is reproducible."""
     if not stratified:

@@ -89,6 +89,26 @@ def volume_render(
     return VolumeRenderOutput(rgb, opacity, depth, weights)
 
 
+@torch.no_grad()
+def contributing_samples(
+    sigmas: torch.Tensor,
+    t_starts: torch.Tensor,
+    t_ends: torch.Tensor,
+    packed_info: torch.Tensor,
+    *,
+    early_stop_eps: float = 1e-4,
+    alpha_threshold: float = 0.0,
+) -> torch.Tensor:
+    """Mask [S] of the samples :func:`volume_render` keeps under the same rules (neither behind the termination point
+    nor below the alpha threshold). Rendering only these samples, packed in the same order, gives the same colour,
+    opacity, depth and gradients: what lets a renderer evaluate the field's colour, or its gradients, only there."""
+    no_color = sigmas.new_zeros(sigmas.shape[0], 3)
+    *_, transmittance = torch.ops.fields.volume_render_forward(
+        sigmas.contiguous(), no_color, t_starts, t_ends, packed_info, float(early_stop_eps), float(alpha_threshold)
+    )
+    return transmittance >= 0  # dropped samples are marked with a negative transmittance
+
+
 def volume_render_reference(
     sigmas: torch.Tensor,
     rgbs: torch.Tensor,

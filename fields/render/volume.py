@@ -4,7 +4,8 @@ from typing import Optional
 
 import torch
 
-from fields.ops.volume_rendering import volume_render
+from fields.ops.ray_marching import RaySamples, select_samples
+from fields.ops.volume_rendering import contributing_samples, volume_render
 
 
 @dataclass
@@ -12,7 +13,8 @@ class RenderedRays:
     rgb: torch.Tensor  # [N, 3], composited on the background
     opacity: torch.Tensor  # [N]
     depth: torch.Tensor  # [N], expected depth along the ray (un-normalised: sum of w * t)
-    n_samples: int
+    n_samples: int  # samples that went through the field's colour (those compositing keeps)
+    n_marched: int  # samples the ray marcher placed; the density was evaluated at each
     # Only with check_finite: a 0-dim tensor, the sum of every field output, non-finite when some output is NaN/inf.
     # It stays on the device, so that reading it can wait until the caller has queued the rest of its work.
     field_sum: Optional[torch.Tensor] = None
@@ -33,6 +35,9 @@ def render_rays(
 ) -> RenderedRays:
     """Renders rays ``origins``/``directions`` [N, 3] (unit directions) on ``background`` ([N, 3] or [3]).
 
+    The field's colour (and, with autograd on, its gradients) is evaluated only at the samples compositing keeps
+    (:func:`fields.ops.contributing_samples`); the result is what rendering every marched sample would give.
+
     ``check_finite`` also returns ``field_sum``, a device tensor that is finite only if every field output is: the
     compositing kernel maps a NaN density to an opaque sample instead of propagating it, so training checks the
     field's outputs themselves. A sum costs two reductions where ``isfinite(...).all()`` costs about ten kernels;
@@ -45,17 +50,34 @@ def render_rays(
         cone_angle=cone_angle,
         stratified=stratified,
     )
-    n_rays = origins.shape[0]
-    ray_dirs = directions[samples.ray_indices]
-    t_mid = 0.5 * (samples.t_starts + samples.t_ends)
-    positions = origins[samples.ray_indices] + ray_dirs * t_mid[:, None]
-    sigmas, rgbs = field(positions, ray_dirs)
-    out = volume_render(sigmas, rgbs.contiguous(), samples.t_starts, samples.t_ends, samples.packed_info)
+    n_rays, n_marched = origins.shape[0], int(samples.t_starts.shape[0])
+    if torch.is_grad_enabled():
+        # Training: a density pass without autograd finds the samples compositing would drop (behind the early
+        # termination point: half of lego's samples once the surface has formed), and only the rest go through the
+        # field with gradients, as in Instant-NGP's compaction and nerfacc's estimator. Same loss, same gradients.
+        with torch.no_grad():
+            sigmas, _ = field.density(_sample_points(origins, directions, samples))
+            samples = select_samples(samples, contributing_samples(sigmas, samples.t_starts, samples.t_ends,
+                                                                   samples.packed_info))
+        sigmas, rgbs = field(_sample_points(origins, directions, samples), directions[samples.ray_indices])
+    else:
+        # Inference: the density of every sample is needed anyway; the colour only where it can be seen.
+        sigmas, h = field.density(_sample_points(origins, directions, samples))
+        keep = contributing_samples(sigmas, samples.t_starts, samples.t_ends, samples.packed_info)
+        samples, sigmas = select_samples(samples, keep), sigmas[keep]
+        rgbs = field.color(h[keep], directions[samples.ray_indices])
+    out = volume_render(sigmas.contiguous(), rgbs.contiguous(), samples.t_starts, samples.t_ends, samples.packed_info)
     background = background.expand(n_rays, 3)
     rgb = out.rgb + (1.0 - out.opacity)[:, None] * background
     field_sum = (sigmas.detach().sum() + rgbs.detach().sum()) if check_finite else None
     return RenderedRays(rgb=rgb, opacity=out.opacity, depth=out.depth, n_samples=int(samples.t_starts.shape[0]),
-                        field_sum=field_sum)
+                        n_marched=n_marched, field_sum=field_sum)
+
+
+def _sample_points(origins: torch.Tensor, directions: torch.Tensor, samples: RaySamples) -> torch.Tensor:
+    """World positions [S, 3] of the samples' midpoints."""
+    t_mid = 0.5 * (samples.t_starts + samples.t_ends)
+    return origins[samples.ray_indices] + directions[samples.ray_indices] * t_mid[:, None]
 
 
 @torch.no_grad()

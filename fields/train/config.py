@@ -38,7 +38,8 @@ class TrainNerfConfig(JsonConfig):
     weight_decay: float = 1e-6
     warmup_steps: int = 100
     target_samples: Optional[int] = None
-    """Samples per step the ray batch adapts to (default 2^18 on a GPU, 2^16 on a CPU)."""
+    """Samples per step the ray batch adapts to (default 2^18 on a GPU, 2^16 on a CPU): those that go through the
+    field with gradients, not counting the ones behind each ray's early-termination point."""
     render_step_size: float = 5e-3
     cone_angle: float = 0.0
     grid_resolution: int = 128

@@ -200,7 +200,7 @@ class NerfTrainer:
         # Adapt the ray batch so that the samples per step stay near the target.
         ratio = self.target_samples / max(out.n_samples, 1)
         self.n_rays = int(min(max(self.n_rays * ratio, 64), 1 << 18))
-        return {"loss": loss_value, "n_samples": out.n_samples, "n_rays": origins.shape[0],
+        return {"loss": loss_value, "n_samples": out.n_samples, "n_marched": out.n_marched, "n_rays": origins.shape[0],
                 "lr": self.optimizer.param_groups[0]["lr"]}
 
     # ----------------------------------------------------------------- bookkeeping

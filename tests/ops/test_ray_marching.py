@@ -3,7 +3,13 @@ import math
 import pytest
 import torch
 
-from fields.ops import pack_bitfield_reference, ray_aabb_intersect, ray_marching, ray_marching_reference
+from fields.ops import (
+    pack_bitfield_reference,
+    ray_aabb_intersect,
+    ray_marching,
+    ray_marching_reference,
+    select_samples,
+)
 from fields.ops.occupancy_grid import grid_level_aabbs
 from fields.render import OccupancyGrid
 
@@ -240,6 +246,21 @@ def test_occupancy_grid_sample(device):
     mid = (0.5 * (samples.t_starts + samples.t_ends))[:, None]
     radius = (o[samples.ray_indices] + mid * d[samples.ray_indices]).norm(dim=-1)
     assert samples.t_starts.shape[0] > 500 and bool((radius < 1.0 + 3.0 / 16 * 3**0.5).all())
+
+
+def test_select_samples_keeps_the_packed_layout(device):
+    grid = OccupancyGrid(AABB, resolution=16, levels=2).to(device)
+    grid.update(0, lambda x: (x.norm(dim=-1) < 1.0).float())
+    o, d = camera_rays(100, device, radius=7.0)
+    samples = grid.sample(o, d, render_step_size=STEP)
+    keep = torch.rand(samples.t_starts.shape, generator=torch.Generator().manual_seed(0)).to(device) < 0.5
+    kept = select_samples(samples, keep)
+    assert_packed_layout(kept, 100)
+    assert torch.equal(kept.t_starts, samples.t_starts[keep]) and torch.equal(kept.t_ends, samples.t_ends[keep])
+    assert torch.equal(kept.packed_info[:, 1].cpu(), torch.bincount(samples.ray_indices[keep].cpu(), minlength=100))
+    nothing = select_samples(samples, torch.zeros_like(keep))
+    assert_packed_layout(nothing, 100)
+    assert nothing.t_starts.numel() == 0 and not nothing.packed_info.any()
 
 
 def test_bad_input_names_the_argument(device):

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from fields.ops import volume_render, volume_render_reference
+from fields.ops import RaySamples, contributing_samples, select_samples, volume_render, volume_render_reference
 
 
 def packed_batch(n_rays, device, max_samples=40, density=40.0, seed=0):
@@ -82,6 +82,31 @@ def test_rays_in_any_order_with_unowned_samples(device):
     for first, count in packed_info.tolist():
         owned[first:first + count] = True
     assert (native.weights[~owned] == 0).all() and (leaves[0][0].grad[~owned] == 0).all()
+
+
+@pytest.mark.parametrize("early_stop_eps, alpha_threshold", [(1e-4, 0.0), (1e-2, 0.05)])
+def test_rendering_only_the_contributing_samples_changes_nothing(device, early_stop_eps, alpha_threshold):
+    # What renderers rely on to skip the field where compositing would drop the sample anyway.
+    options = dict(early_stop_eps=early_stop_eps, alpha_threshold=alpha_threshold)
+    sigmas, rgbs, t_starts, t_ends, packed_info = packed_batch(300, device, seed=4)
+    keep = contributing_samples(sigmas, t_starts, t_ends, packed_info, **options)
+    reference = volume_render_reference(sigmas, rgbs, t_starts, t_ends, packed_info, **options)
+    assert bool((sigmas > 0).all())  # so that the samples kept are exactly those with a weight
+    assert torch.equal(keep, reference.weights > 0) and 0 < int(keep.sum()) < keep.numel()
+
+    ray_indices = torch.repeat_interleave(torch.arange(packed_info.shape[0], device=device), packed_info[:, 1])
+    kept = select_samples(RaySamples(ray_indices, t_starts, t_ends, packed_info), keep)
+    full_leaves = (sigmas.clone().requires_grad_(), rgbs.clone().requires_grad_())
+    kept_leaves = (sigmas[keep].clone().requires_grad_(), rgbs[keep].clone().requires_grad_())
+    full = volume_render(*full_leaves, t_starts, t_ends, packed_info, **options)
+    only_kept = volume_render(*kept_leaves, kept.t_starts, kept.t_ends, kept.packed_info, **options)
+    for name in ("rgb", "opacity", "depth"):
+        torch.testing.assert_close(getattr(only_kept, name), getattr(full, name), rtol=0, atol=0)
+    random_loss(full, ("rgb", "opacity", "depth")).backward()
+    random_loss(only_kept, ("rgb", "opacity", "depth")).backward()
+    for full_leaf, kept_leaf in zip(full_leaves, kept_leaves):
+        torch.testing.assert_close(kept_leaf.grad, full_leaf.grad[keep], rtol=1e-6, atol=1e-7)
+        assert not full_leaf.grad[~keep].any()
 
 
 def test_reference_matches_a_per_ray_loop():

@@ -68,12 +68,10 @@ def test_resume_refuses_another_scene(small_config, procedural_scene, tmp_path):
 def test_non_finite_loss_skips_the_step_and_warns(small_config):
     trainer = NerfTrainer(small_config(max_steps=6, eval_every=0))
     density = trainer.field.density
-    calls = {"n": 0}
 
-    def poisoned(x):
+    def poisoned(x):  # every density evaluation of the third step
         sigma, h = density(x)
-        calls["n"] += 1
-        return sigma * float("nan") if calls["n"] == 3 else sigma, h
+        return sigma * float("nan") if trainer.step == 2 else sigma, h
 
     trainer.field.density = poisoned
     trainer.grid.update = lambda *a, **k: None  # keep density calls to the training steps
