@@ -22,8 +22,9 @@ class RaySamples(NamedTuple):
 
 
 def select_samples(samples: RaySamples, keep: torch.Tensor) -> RaySamples:
-    """The samples where ``keep`` [S] (bool) is true, still packed ray after ray in their order; every ray stays (with
-    fewer, perhaps no, samples)."""
+    """The samples ``keep`` selects (a bool mask [S], or increasing int64 indices: on a GPU each mask indexing waits
+    for the device, one ``nonzero`` beforehand waits once), still packed ray after ray in their order; every ray
+    stays (with fewer, perhaps no, samples)."""
     ray_indices = samples.ray_indices[keep]
     counts = torch.zeros_like(samples.packed_info[:, 1]).index_add_(0, ray_indices, torch.ones_like(ray_indices))
     first = torch.cumsum(counts, 0) - counts

@@ -57,13 +57,13 @@ def render_rays(
         # field with gradients, as in Instant-NGP's compaction and nerfacc's estimator. Same loss, same gradients.
         with torch.no_grad():
             sigmas, _ = field.density(_sample_points(origins, directions, samples))
-            samples = select_samples(samples, contributing_samples(sigmas, samples.t_starts, samples.t_ends,
-                                                                   samples.packed_info))
+            keep = contributing_samples(sigmas, samples.t_starts, samples.t_ends, samples.packed_info)
+            samples = select_samples(samples, keep.nonzero()[:, 0])
         sigmas, rgbs = field(_sample_points(origins, directions, samples), directions[samples.ray_indices])
     else:
         # Inference: the density of every sample is needed anyway; the colour only where it can be seen.
         sigmas, h = field.density(_sample_points(origins, directions, samples))
-        keep = contributing_samples(sigmas, samples.t_starts, samples.t_ends, samples.packed_info)
+        keep = contributing_samples(sigmas, samples.t_starts, samples.t_ends, samples.packed_info).nonzero()[:, 0]
         samples, sigmas = select_samples(samples, keep), sigmas[keep]
         rgbs = field.color(h[keep], directions[samples.ray_indices])
     out = volume_render(sigmas.contiguous(), rgbs.contiguous(), samples.t_starts, samples.t_ends, samples.packed_info)

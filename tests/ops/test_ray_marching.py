@@ -258,6 +258,7 @@ def test_select_samples_keeps_the_packed_layout(device):
     assert_packed_layout(kept, 100)
     assert torch.equal(kept.t_starts, samples.t_starts[keep]) and torch.equal(kept.t_ends, samples.t_ends[keep])
     assert torch.equal(kept.packed_info[:, 1].cpu(), torch.bincount(samples.ray_indices[keep].cpu(), minlength=100))
+    assert_same_samples(select_samples(samples, keep.nonzero()[:, 0]), kept)  # indices select as the mask does
     nothing = select_samples(samples, torch.zeros_like(keep))
     assert_packed_layout(nothing, 100)
     assert nothing.t_starts.numel() == 0 and not nothing.packed_info.any()

@@ -29,7 +29,7 @@ class CloudField(torch.nn.Module):
         super().__init__()
         self.register_buffer("aabb", torch.tensor([-1.0] * 3 + [1.0] * 3))
         self.points_evaluated = []  # world points given to density() (the bake's cost)
-        self.forward_calls = 0  # calls of forward() (what rendering the field itself costs)
+        self.color_calls = 0  # calls of color(): the bake's are in prepare(), so in render() it is the field itself
 
     def density(self, x):
         self.points_evaluated.append(x)
@@ -37,11 +37,11 @@ class CloudField(torch.nn.Module):
         return 12.0 * falloff ** 2, x  # the geometry features are the point itself
 
     def color(self, h, d):
+        self.color_calls += 1
         return torch.stack([0.5 + 0.4 * torch.sin(3.0 * h[:, 0]), 0.5 + 0.4 * torch.cos(2.0 * h[:, 1]),
                             0.5 + 0.4 * h[:, 2]], dim=-1)
 
     def forward(self, x, d):
-        self.forward_calls += 1
         sigma, h = self.density(x)
         return sigma, self.color(h, d)
 
@@ -208,13 +208,13 @@ class Browser:
 
 def run_loop(renderer, field, frames: int = 2):
     """Runs a render loop wired as the viewer wires it, through one move and the rest after it; returns
-    (moving, path, forward calls of the field during the render) per frame."""
+    (moving, path, colour queries of the field during the render) per frame."""
     browser, rendered = Browser(), []
 
     def render(camera, should_stop, path):
-        calls = field.forward_calls
+        calls = field.color_calls
         image = renderer.render(camera, "rgb", should_stop=should_stop, path=path)
-        rendered.append((path, field.forward_calls - calls))
+        rendered.append((path, field.color_calls - calls))
         return image
 
     loop = ClientRenderLoop(camera=browser.camera, aspect=lambda: 1.0, render=render, send=browser.send,
