@@ -15,19 +15,8 @@ import torch
 
 from bench.timing import print_results, synchronize
 from fields.datasets import find_scene, image_rays, load_scene
-from fields.ops import volume_render
-from fields.render.volume import render_rays
+from fields.render.volume import render_rays, render_rays_reference
 from fields.train.checkpointing import load_field
-
-
-def render_every_sample(field, grid, origins, directions, background, *, render_step_size, cone_angle):
-    """rgb [N, 3] with the field (density and colour) evaluated at every marched sample; also the sample count."""
-    samples = grid.sample(origins, directions, render_step_size=render_step_size, cone_angle=cone_angle)
-    t_mid = 0.5 * (samples.t_starts + samples.t_ends)
-    positions = origins[samples.ray_indices] + directions[samples.ray_indices] * t_mid[:, None]
-    sigmas, rgbs = field(positions, directions[samples.ray_indices])
-    out = volume_render(sigmas, rgbs.contiguous(), samples.t_starts, samples.t_ends, samples.packed_info)
-    return out.rgb + (1.0 - out.opacity)[:, None] * background
 
 
 @torch.no_grad()
@@ -57,18 +46,23 @@ def main() -> None:
     scene = load_scene(find_scene(meta["scene"], args.data_root), "val")
     render_options = {key: meta["render"][key] for key in ("render_step_size", "cone_angle")}
 
+    counts = {}  # samples of the current view, added up over its chunks
+
     def shipped(*inputs, **options):
         out = render_rays(*inputs, **options)
         counts["marched"] += out.n_marched
         counts["kept"] += out.n_samples
         return out.rgb
 
+    def every_sample(*inputs, **options):
+        return render_rays_reference(*inputs, **options)[0]
+
     rows = []
     for index in range(args.views):
         origins, directions = (t.reshape(-1, 3) for t in image_rays(scene, index, args.device))
-        counts = {"marched": 0, "kept": 0}
+        counts.update(marched=0, kept=0)
         skip_s, skip_rgb = time_view(shipped, field, grid, origins, directions, render_options)
-        every_s, every_rgb = time_view(render_every_sample, field, grid, origins, directions, render_options)
+        every_s, every_rgb = time_view(every_sample, field, grid, origins, directions, render_options)
         rows.append({"view": index, "marched_samples": counts["marched"],
                      "kept_fraction": round(counts["kept"] / max(counts["marched"], 1), 3),
                      "every_sample_s": round(every_s, 3), "skipping_s": round(skip_s, 3),

@@ -3,9 +3,8 @@ import pytest
 import torch
 
 from fields.models import make_field
-from fields.ops import volume_render
 from fields.render import OccupancyGrid
-from fields.render.volume import render_rays
+from fields.render.volume import render_rays, render_rays_reference
 
 AABB = [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0]
 STEP = 0.02
@@ -24,22 +23,13 @@ def opaque_scene(device):
     return field, grid, origins.to(device), directions.to(device), torch.rand(64, 3, generator=g).to(device)
 
 
-def render_every_sample(field, grid, origins, directions, background):
-    """The plain way: the field at every marched sample, then compositing."""
-    samples = grid.sample(origins, directions, render_step_size=STEP)
-    t_mid = 0.5 * (samples.t_starts + samples.t_ends)
-    positions = origins[samples.ray_indices] + directions[samples.ray_indices] * t_mid[:, None]
-    sigmas, rgbs = field(positions, directions[samples.ray_indices])
-    out = volume_render(sigmas, rgbs.contiguous(), samples.t_starts, samples.t_ends, samples.packed_info)
-    return out.rgb + (1.0 - out.opacity)[:, None] * background, out.depth
-
-
 @pytest.mark.parametrize("with_grad", [True, False])
 def test_matches_rendering_every_sample(device, with_grad):
     field, grid, origins, directions, background = opaque_scene(device)
     with torch.set_grad_enabled(with_grad):
         ours = render_rays(field, grid, origins, directions, background, render_step_size=STEP)
-        expected_rgb, expected_depth = render_every_sample(field, grid, origins, directions, background)
+        expected_rgb, expected_depth = render_rays_reference(field, grid, origins, directions, background,
+                                                              render_step_size=STEP)
     assert ours.n_samples < ours.n_marched / 2  # most samples lie behind the termination point here
     torch.testing.assert_close(ours.rgb, expected_rgb, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(ours.depth, expected_depth, rtol=1e-5, atol=1e-6)

@@ -80,6 +80,16 @@ def _sample_points(origins: torch.Tensor, directions: torch.Tensor, samples: Ray
     return origins[samples.ray_indices] + directions[samples.ray_indices] * t_mid[:, None]
 
 
+def render_rays_reference(field, grid, origins, directions, background, *, render_step_size: float,
+                          cone_angle: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The plain way, and what :func:`render_rays` must equal: the field (density and colour) at every marched
+    sample, then compositing. Returns rgb [N, 3] on ``background`` and the un-normalised depth [N]."""
+    samples = grid.sample(origins, directions, render_step_size=render_step_size, cone_angle=cone_angle)
+    sigmas, rgbs = field(_sample_points(origins, directions, samples), directions[samples.ray_indices])
+    out = volume_render(sigmas, rgbs.contiguous(), samples.t_starts, samples.t_ends, samples.packed_info)
+    return out.rgb + (1.0 - out.opacity)[:, None] * background, out.depth
+
+
 @torch.no_grad()
 def render_rays_chunked(field, grid, origins, directions, background, *, chunk: int = 1 << 14, **kwargs):
     """Inference over many rays in chunks (bounded memory). Returns rgb [N, 3], opacity [N], depth [N]."""
