@@ -51,18 +51,19 @@ def render_rays(
         stratified=stratified,
     )
     n_rays, n_marched = origins.shape[0], int(samples.t_starts.shape[0])
+    positions = _sample_points(origins, directions, samples)
     if torch.is_grad_enabled():
         # Training: a density pass without autograd finds the samples compositing would drop (behind the early
         # termination point: half of lego's samples once the surface has formed), and only the rest go through the
         # field with gradients, as in Instant-NGP's compaction and nerfacc's estimator. Same loss, same gradients.
         with torch.no_grad():
-            sigmas, _ = field.density(_sample_points(origins, directions, samples))
-            keep = contributing_samples(sigmas, samples.t_starts, samples.t_ends, samples.packed_info)
-            samples = select_samples(samples, keep.nonzero()[:, 0])
-        sigmas, rgbs = field(_sample_points(origins, directions, samples), directions[samples.ray_indices])
+            sigmas, _ = field.density(positions)
+            keep = contributing_samples(sigmas, samples.t_starts, samples.t_ends, samples.packed_info).nonzero()[:, 0]
+        samples = select_samples(samples, keep)
+        sigmas, rgbs = field(positions[keep], directions[samples.ray_indices])
     else:
         # Inference: the density of every sample is needed anyway; the colour only where it can be seen.
-        sigmas, h = field.density(_sample_points(origins, directions, samples))
+        sigmas, h = field.density(positions)
         keep = contributing_samples(sigmas, samples.t_starts, samples.t_ends, samples.packed_info).nonzero()[:, 0]
         samples, sigmas = select_samples(samples, keep), sigmas[keep]
         rgbs = field.color(h[keep], directions[samples.ray_indices])
@@ -74,20 +75,21 @@ def render_rays(
                         n_marched=n_marched, field_sum=field_sum)
 
 
-def _sample_points(origins: torch.Tensor, directions: torch.Tensor, samples: RaySamples) -> torch.Tensor:
-    """World positions [S, 3] of the samples' midpoints."""
-    t_mid = 0.5 * (samples.t_starts + samples.t_ends)
-    return origins[samples.ray_indices] + directions[samples.ray_indices] * t_mid[:, None]
-
-
 def render_rays_reference(field, grid, origins, directions, background, *, render_step_size: float,
                           cone_angle: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """The plain way, and what :func:`render_rays` must equal: the field (density and colour) at every marched
     sample, then compositing. Returns rgb [N, 3] on ``background`` and the un-normalised depth [N]."""
     samples = grid.sample(origins, directions, render_step_size=render_step_size, cone_angle=cone_angle)
-    sigmas, rgbs = field(_sample_points(origins, directions, samples), directions[samples.ray_indices])
+    positions = _sample_points(origins, directions, samples)
+    sigmas, rgbs = field(positions, directions[samples.ray_indices])
     out = volume_render(sigmas, rgbs.contiguous(), samples.t_starts, samples.t_ends, samples.packed_info)
     return out.rgb + (1.0 - out.opacity)[:, None] * background, out.depth
+
+
+def _sample_points(origins: torch.Tensor, directions: torch.Tensor, samples: RaySamples) -> torch.Tensor:
+    """World positions [S, 3] of the samples' midpoints."""
+    t_mid = 0.5 * (samples.t_starts + samples.t_ends)
+    return origins[samples.ray_indices] + directions[samples.ray_indices] * t_mid[:, None]
 
 
 @torch.no_grad()
