@@ -10,11 +10,14 @@ AABB = [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0]
 STEP = 0.02
 
 
-def opaque_scene(device):
-    """A hash field dense enough that most rays terminate early, an all-occupied grid and rays through the box."""
+SMALL_GRID = dict(n_levels=4, log2_hashmap_size=12, finest_resolution=64)
+
+
+def opaque_scene(device, field_type="hash"):
+    """A field dense enough that most rays terminate early, an all-occupied grid and rays through the box."""
     torch.manual_seed(0)
-    field = make_field("radiance", "hash", aabb=AABB, n_levels=4, log2_hashmap_size=12, finest_resolution=64,
-                       density_bias=4.0).to(device)
+    options = SMALL_GRID if field_type in ("hash", "rbf") else {}
+    field = make_field("radiance", field_type, aabb=AABB, density_bias=4.0, **options).to(device)
     grid = OccupancyGrid(AABB, resolution=16).to(device)
     grid.mark_all_occupied()
     g = torch.Generator().manual_seed(1)
@@ -23,9 +26,11 @@ def opaque_scene(device):
     return field, grid, origins.to(device), directions.to(device), torch.rand(64, 3, generator=g).to(device)
 
 
+# hash and rbf reuse the density pass's grid encoding for the kept samples; mlp has no encoder to reuse.
+@pytest.mark.parametrize("field_type", ["hash", "rbf", "mlp"])
 @pytest.mark.parametrize("with_grad", [True, False])
-def test_matches_rendering_every_sample(device, with_grad):
-    field, grid, origins, directions, background = opaque_scene(device)
+def test_matches_rendering_every_sample(device, with_grad, field_type):
+    field, grid, origins, directions, background = opaque_scene(device, field_type)
     with torch.set_grad_enabled(with_grad):
         ours = render_rays(field, grid, origins, directions, background, render_step_size=STEP)
         expected_rgb, expected_depth = render_rays_reference(field, grid, origins, directions, background,
@@ -44,6 +49,6 @@ def test_nan_density_reaches_the_finite_check(device):
     # The skipping pass must not hide a NaN from the trainer's check: a NaN density is opaque, so it is kept.
     field, grid, origins, directions, background = opaque_scene(device)
     density = field.density
-    field.density = lambda x: (density(x)[0] * float("nan"), density(x)[1])
+    field.density = lambda x, encoded=None: (density(x, encoded)[0] * float("nan"), density(x, encoded)[1])
     out = render_rays(field, grid, origins, directions, background, render_step_size=STEP, check_finite=True)
     assert out.n_samples > 0 and not torch.isfinite(out.field_sum)

@@ -1,10 +1,11 @@
 """Multiresolution hash-grid encoding as an ``nn.Module`` (Instant-NGP), over the native ``hash_encode`` op."""
 import itertools
 import math
+from typing import Optional
 
 import torch
 
-from fields.ops.hash_encoding import hash_encode
+from fields.ops.hash_encoding import hash_encode, hash_encode_reusing
 
 
 def level_resolutions(n_levels: int, base_resolution: int, finest_resolution: int) -> list[int]:
@@ -93,12 +94,19 @@ class HashEncoding(torch.nn.Module):
             raise ValueError(f"HashEncoding.from_config: expected otype 'HashGrid', got {config['otype']!r}")
         return cls(**{key: value for key, value in config.items() if key != "otype"})
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, encoded: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``encoded``: this module's output at ``x``, computed earlier without autograd; it is returned with the
+        backward pass attached instead of being computed again (:func:`fields.ops.hash_encode_reusing`)."""
         if x.shape[-1] != self.input_dim:
             raise ValueError(f"HashEncoding: x must have shape [..., {self.input_dim}], got {list(x.shape)}")
         leading = x.shape[:-1]
         flat = x.reshape(-1, self.input_dim).contiguous()
-        return hash_encode(flat, self.embeddings, self.level_offsets, self.resolutions).view(*leading, self.output_dim)
+        if encoded is None:
+            out = hash_encode(flat, self.embeddings, self.level_offsets, self.resolutions)
+        else:
+            out = hash_encode_reusing(flat, self.embeddings, self.level_offsets, self.resolutions,
+                                      encoded.reshape(-1, self.output_dim))
+        return out.view(*leading, self.output_dim)
 
     def extra_repr(self) -> str:
         return ", ".join(f"{key}={value}" for key, value in self.config.items() if key != "otype")

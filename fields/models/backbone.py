@@ -44,8 +44,20 @@ class Backbone(nn.Module):
 
     def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None) -> torch.Tensor:
         """[N, in_dim] coordinates in [-1, 1] -> [N, out_dim] features. ``modulation`` is a per-sample coordinate
-        that modulating backbones (CAM) read; the others ignore it."""
+        that modulating backbones (CAM) read; the others ignore it. Types that have :meth:`encode` also take
+        ``encoded=``, its output at ``coords``, instead of computing it again."""
         raise NotImplementedError
+
+    def encode(self, coords: torch.Tensor) -> Optional[torch.Tensor]:
+        """The output of the backbone's grid encoder at ``coords``, for ``forward(coords, encoded=...)`` to reuse,
+        or None for types without one. A renderer that evaluates every sample's density without autograd and then
+        trains on a subset of the samples (:func:`fields.render.render_rays`) encodes each sample only once."""
+        return None
+
+
+def grid_lookup_coords(coords: torch.Tensor) -> torch.Tensor:
+    """Backbone coordinates in [-1, 1] -> the [0, 1] a grid lookup works on (contiguous, clamped)."""
+    return ((coords + 1.0) * 0.5).clamp(0.0, 1.0).contiguous()
 
 
 def build_backbone(backbone_type: str, in_dim: int, out_dim: int, signal: str, options: dict) -> Backbone:

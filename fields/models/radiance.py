@@ -31,19 +31,26 @@ class RadianceField(NeuralField):
         self.color_head = ColorHead(sh_degree, color_hidden_dim, color_cam, color_quantize_bits)
         self.density_bias = density_bias
 
-    def density(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """sigma [N] (>= 0; zero outside the scene box) and the geometry features h [N, 16] at world points x [N, 3]."""
+    def density(self, x: torch.Tensor, encoded: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """sigma [N] (>= 0; zero outside the scene box) and the geometry features h [N, 16] at world points x [N, 3].
+        ``encoded``: :meth:`encode` at x, computed earlier without autograd, reused instead of computed again."""
         unit = self.to_unit(x)
         inside = (unit.abs() <= 1.0).all(dim=-1)
         unit = unit.clamp(-1.0, 1.0)
-        h = self.backbone(unit, modulation=unit)
+        reuse = {} if encoded is None else {"encoded": encoded}  # only types with an encoder take the argument
+        h = self.backbone(unit, modulation=unit, **reuse)
         sigma = trunc_exp(h[:, 0] + self.density_bias) * inside
         return sigma, h
+
+    def encode(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+        """The backbone's grid encoding at world points x [N, 3] (None for types without a grid encoder)."""
+        return self.backbone.encode(self.to_unit(x).clamp(-1.0, 1.0))
 
     def color(self, h: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         """rgb [N, 3] in [0, 1] from geometry features h [N, 16] and unit view directions d [N, 3]."""
         return self.color_head(h, d)
 
-    def forward(self, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        sigma, h = self.density(x)
+    def forward(self, x: torch.Tensor, d: torch.Tensor,
+                encoded: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        sigma, h = self.density(x, encoded)
         return sigma, self.color(h, d)

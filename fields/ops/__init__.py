@@ -8,7 +8,7 @@ from fields.ops.grid_sample import (
     triplane_sample,
     triplane_sample_reference,
 )
-from fields.ops.hash_encoding import hash_encode, hash_encode_reference
+from fields.ops.hash_encoding import hash_encode, hash_encode_reference, hash_encode_reusing
 from fields.ops.occupancy_grid import (
     occupancy_ema_update_,
     occupancy_ema_update_reference,
@@ -40,6 +40,7 @@ __all__ = [
     "grid_sample_3d_reference",
     "hash_encode",
     "hash_encode_reference",
+    "hash_encode_reusing",
     "occupancy_ema_update_",
     "occupancy_ema_update_reference",
     "pack_bitfield",

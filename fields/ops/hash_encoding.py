@@ -26,8 +26,10 @@ HASH_PRIMES = (1, 2654435761, 805459861)
 
 class _HashEncode(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, embeddings, level_offsets, resolutions):
+    def forward(ctx, x, embeddings, level_offsets, resolutions, encoded=None):
         ctx.save_for_backward(x, embeddings, level_offsets, resolutions)
+        if encoded is not None:  # computed earlier without autograd: only the backward pass is needed
+            return encoded
         return torch.ops.fields.hash_encode_forward(x, embeddings, level_offsets, resolutions)
 
     @staticmethod
@@ -37,7 +39,7 @@ class _HashEncode(torch.autograd.Function):
         grad_embeddings, grad_x = _HashEncodeBackward.apply(
             x, embeddings, level_offsets, resolutions, grad_out.contiguous(), want_x
         )
-        return (grad_x if want_x else None), grad_embeddings, None, None
+        return (grad_x if want_x else None), grad_embeddings, None, None, None
 
 
 class _HashEncodeBackward(torch.autograd.Function):
@@ -66,6 +68,23 @@ def hash_encode(
     avoid a device synchronisation. See the module docstring for the exact convention.
     """
     return _HashEncode.apply(x, embeddings, level_offsets, resolutions)
+
+
+def hash_encode_reusing(
+    x: torch.Tensor,
+    embeddings: torch.Tensor,
+    level_offsets: torch.Tensor,
+    resolutions: torch.Tensor,
+    encoded: torch.Tensor,
+) -> torch.Tensor:
+    """:func:`hash_encode` when its value is already known: ``encoded`` must be ``hash_encode(x, embeddings, ...)``
+    computed earlier without autograd (same points, same table). Returns it with the op's backward attached, so
+    gradients reach ``embeddings`` (and ``x``) as if the encoding had been computed here. What lets a renderer
+    encode every sample once without autograd and train on the subset that matters without encoding it again."""
+    if encoded.requires_grad or encoded.shape[0] != x.shape[0]:
+        raise ValueError("hash_encode_reusing: encoded must be a no-grad encoding of x "
+                         f"(got requires_grad={encoded.requires_grad}, {encoded.shape[0]} rows for {x.shape[0]} points)")
+    return _HashEncode.apply(x, embeddings, level_offsets, resolutions, encoded)
 
 
 def hash_encode_reference(

@@ -56,11 +56,14 @@ def render_rays(
         # Training: a density pass without autograd finds the samples compositing would drop (behind the early
         # termination point: half of lego's samples once the surface has formed), and only the rest go through the
         # field with gradients, as in Instant-NGP's compaction and nerfacc's estimator. Same loss, same gradients.
+        # The kept samples' grid encoding (hash and rbf types) is reused from the density pass, not computed again.
         with torch.no_grad():
-            sigmas, _ = field.density(positions)
+            encoded = field.encode(positions)
+            sigmas, _ = field.density(positions, encoded)
             keep = contributing_samples(sigmas, samples.t_starts, samples.t_ends, samples.packed_info).nonzero()[:, 0]
         samples = select_samples(samples, keep)
-        sigmas, rgbs = field(positions[keep], directions[samples.ray_indices])
+        kept_encoded = None if encoded is None else encoded[keep]
+        sigmas, rgbs = field(positions[keep], directions[samples.ray_indices], kept_encoded)
     else:
         # Inference: the density of every sample is needed anyway; the colour only where it can be seen.
         sigmas, h = field.density(positions)

@@ -3,7 +3,7 @@ import torch
 
 from fields.encodings import HashEncoding
 from fields.encodings.hash_encoding import level_resolutions
-from fields.ops import hash_encode, hash_encode_reference
+from fields.ops import hash_encode, hash_encode_reference, hash_encode_reusing
 from fields.ops.hash_encoding import HASH_PRIMES
 
 
@@ -62,6 +62,27 @@ def test_tables_and_gradients_that_start_mid_row_alignment(device, features):
     emb_ref = embeddings.clone().requires_grad_(True)
     hash_encode_reference(x, emb_ref, offsets, resolutions).backward(grad_out)
     torch.testing.assert_close(shifted_table.grad, emb_ref.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_reusing_an_earlier_encoding_gives_the_same_values_and_gradients(device):
+    """hash_encode_reusing returns a no-grad encoding of a subset of points with the op's backward attached."""
+    embeddings, offsets, resolutions = random_grid(3, 6, 2, 12, 4, 64, device)
+    points = torch.rand(800, 3, device=device)
+    with torch.no_grad():
+        encoded = hash_encode(points, embeddings, offsets, resolutions)
+    subset = torch.randperm(800, device=device)[:300]
+    x, x_ref = points[subset].requires_grad_(True), points[subset].requires_grad_(True)
+    emb, emb_ref = embeddings.clone().requires_grad_(True), embeddings.clone().requires_grad_(True)
+    out = hash_encode_reusing(x, emb, offsets, resolutions, encoded[subset])
+    ref = hash_encode_reference(x_ref, emb_ref, offsets, resolutions)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    grad_out = torch.randn_like(out)
+    (out * grad_out).sum().backward()
+    (ref * grad_out).sum().backward()
+    torch.testing.assert_close(emb.grad, emb_ref.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-4 * x_ref.grad.abs().max().item())
+    with pytest.raises(ValueError, match="no-grad encoding of x"):
+        hash_encode_reusing(x, emb, offsets, resolutions, encoded)  # 800 rows for 300 points
 
 
 def test_embedding_gradient_without_x_gradient(device):

@@ -69,8 +69,8 @@ def test_non_finite_loss_skips_the_step_and_warns(small_config):
     trainer = NerfTrainer(small_config(max_steps=6, eval_every=0))
     density = trainer.field.density
 
-    def poisoned(x):  # every density evaluation of the third step
-        sigma, h = density(x)
+    def poisoned(x, encoded=None):  # every density evaluation of the third step
+        sigma, h = density(x, encoded)
         return sigma * float("nan") if trainer.step == 2 else sigma, h
 
     trainer.field.density = poisoned

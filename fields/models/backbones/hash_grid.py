@@ -4,7 +4,7 @@ from typing import Optional
 import torch
 
 from fields.encodings import HashEncoding
-from fields.models.backbone import Backbone, register_backbone
+from fields.models.backbone import Backbone, grid_lookup_coords, register_backbone
 from fields.models.layers import relu_mlp
 
 _RADIANCE = dict(n_levels=16, log2_hashmap_size=19, base_resolution=16, finest_resolution=2048)
@@ -33,6 +33,9 @@ class HashGridBackbone(Backbone):
     def defaults(cls, signal: str) -> dict:
         return {"radiance": _RADIANCE, "sdf": _SDF, "image": _IMAGE}[signal]
 
-    def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None) -> torch.Tensor:
-        unit = ((coords + 1.0) * 0.5).clamp(0.0, 1.0)  # the hash encoding works on [0, 1]
-        return self.mlp(self.encoding(unit.contiguous()))
+    def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None,
+                encoded: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.mlp(self.encoding(grid_lookup_coords(coords), encoded))
+
+    def encode(self, coords: torch.Tensor) -> torch.Tensor:
+        return self.encoding(grid_lookup_coords(coords))

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from fields.encodings import HashEncoding
-from fields.models.backbone import Backbone, register_backbone
+from fields.models.backbone import Backbone, grid_lookup_coords, register_backbone
 from fields.ops.rbf_layer import rbf_layer
 
 # Radiance: wider-spread centres and lr 2e-2 (GNF's decoder lr_large). With the image/SDF values (centre std 0.03, lr
@@ -78,7 +78,10 @@ class GaussianRbfBackbone(Backbone):
         return [{"params": [self.encoding.embeddings], "lr": lr},
                 {"params": decoder, "lr": lr, "weight_decay": 0.0}]
 
-    def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None) -> torch.Tensor:
-        unit = ((coords + 1.0) * 0.5).clamp(0.0, 1.0)  # the grid lookup works on [0, 1]
-        features = self.encoding(unit.contiguous())
+    def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None,
+                encoded: Optional[torch.Tensor] = None) -> torch.Tensor:
+        features = self.encoding(grid_lookup_coords(coords), encoded)
         return rbf_layer(features, self.centres, self.log_precisions, self.readout.weight, self.readout.bias)
+
+    def encode(self, coords: torch.Tensor) -> torch.Tensor:
+        return self.encoding(grid_lookup_coords(coords))
