@@ -121,6 +121,15 @@ void check_grid(int64_t levels, int64_t resolution, const at::Tensor& bitfield, 
     check_tensor(aabb, kOp, "aabb", at::kFloat, {6});
 }
 
+// Per 8³ block of cells, nonzero where any of its cells is occupied (see march_ray); undefined when the resolution is
+// not a multiple of 8. A byte of the bitfield holds 8 cells along z, so a block is 8 × 8 bytes: a max over them.
+// Recomputed on every call (a 256 KB read at 128³): it can never disagree with the bitfield it is read with.
+at::Tensor block_occupancy(const at::Tensor& bitfield, int64_t levels, int64_t resolution) {
+    if (resolution % kBlockCells != 0) return at::Tensor();
+    const int64_t blocks = resolution / kBlockCells;
+    return bitfield.view({levels, blocks, kBlockCells, blocks, kBlockCells, blocks}).amax({2, 4}).contiguous();
+}
+
 MarchParams make_params(double step, double cone_angle, int64_t max_samples, double near_plane, double far_plane) {
     FIELDS_CHECK_VALUE(std::isfinite(step) && step > 0.0, kOp, ": argument 'render_step_size' must be positive, got ",
                        step);
@@ -151,12 +160,14 @@ Samples ray_marching(
     check_same_device(rays_o, aabb, kOp, "rays_o", "aabb");
     if (jitter.has_value()) check_same_device(rays_o, *jitter, kOp, "rays_o", "jitter");
     const MarchParams params = make_params(render_step_size, cone_angle, max_samples_per_ray, near_plane, far_plane);
+    const at::Tensor blocks = block_occupancy(bitfield, levels, resolution);
     const MarchInputs in{rays_o.data_ptr<float>(),
                          rays_d.data_ptr<float>(),
                          t_min.data_ptr<float>(),
                          t_max.data_ptr<float>(),
                          jitter.has_value() ? jitter->data_ptr<float>() : nullptr,
                          bitfield.data_ptr<uint8_t>(),
+                         blocks.defined() ? blocks.data_ptr<uint8_t>() : nullptr,
                          aabb.data_ptr<float>(),
                          n,
                          static_cast<int>(levels),

@@ -11,6 +11,8 @@ import fields._native  # noqa: F401  (registers torch.ops.fields)
 from fields.ops.occupancy_grid import grid_level_aabbs
 from fields.ops.ray_aabb import ray_aabb_intersect_reference
 
+BLOCK_CELLS = 8  # cells per axis of the occupancy blocks that empty space is skipped by (kBlockCells in the kernels)
+
 
 class RaySamples(NamedTuple):
     """Packed samples: ray i owns samples ``packed_info[i, 0] : packed_info[i, 0] + packed_info[i, 1]``, sorted by t."""
@@ -68,8 +70,8 @@ def ray_marching(
         max_samples_per_ray: at most this many samples per ray (the first ones along the ray).
         stratified: start each ray at ``t_min + u * step`` with one ``u ~ U[0, 1)`` per ray, drawn with ``generator``
             (a generator on the rays' device; None uses torch's default).
-    Empty cells are jumped over (to the next cell boundary, keeping the step lattice), so empty space costs one step
-    per cell crossed.
+    Empty space is jumped over (to the next boundary of the empty cell, or of its empty block of 8³ cells, keeping the
+    step lattice), so it costs one step per empty block or cell crossed.
     """
     jitter = _jitter(rays_o.shape[0], rays_o.device, stratified, generator)
     ray_indices, t_starts, t_ends, packed_info = torch.ops.fields.ray_marching(
@@ -91,6 +93,10 @@ class _GridTables:
         self.cell_size = width / res
         self.outer_box = boxes[-1]
         self.levels, self.resolution, self.bitfield = levels, resolution, bitfield
+        self.blocks = resolution // BLOCK_CELLS if resolution % BLOCK_CELLS == 0 else 0
+        if self.blocks:  # any occupied cell per 8³ block; a bitfield byte holds 8 cells along z
+            shape = (levels, self.blocks, BLOCK_CELLS, self.blocks, BLOCK_CELLS, self.blocks)
+            self.block_occupied = bitfield.view(shape).amax(dim=(2, 4)) != 0
 
     def level_of(self, x: torch.Tensor) -> torch.Tensor:
         """Finest level whose box (faces included) contains each point of x [M, 3]; -1 outside every level."""
@@ -109,9 +115,20 @@ class _GridTables:
         index = ((level * r + cell[:, 0]) * r + cell[:, 1]) * r + cell[:, 2]
         return ((self.bitfield[index >> 3].long() >> (index & 7)) & 1).bool()
 
-    def exit_distance(self, level, cell, o, d) -> torch.Tensor:
-        """Distance at which each ray leaves its cell; +inf along zero direction components."""
-        face = (cell + (d > 0).long()).float()
+    def empty_region_exit(self, level, cell, o, d) -> torch.Tensor:
+        """Distance at which each ray leaves its (empty) cell, or the cell's 8³ block when the block is empty."""
+        lower, size = cell, torch.ones_like(cell[:, :1])
+        if self.blocks:
+            block = cell // BLOCK_CELLS
+            empty = ~self.block_occupied[level, block[:, 0], block[:, 1], block[:, 2]]
+            lower = torch.where(empty[:, None], block * BLOCK_CELLS, cell)
+            size = torch.where(empty[:, None], BLOCK_CELLS, size)
+        return self.exit_distance(level, lower, size, o, d)
+
+    def exit_distance(self, level, lower, size, o, d) -> torch.Tensor:
+        """Distance at which each ray leaves the cube of size³ cells starting at cell ``lower``; +inf along zero
+        direction components."""
+        face = (lower + (d > 0).long() * size).float()
         plane = self.lo[level] + face * self.cell_size[level]
         parallel = d == 0
         t = (plane - o) / torch.where(parallel, torch.ones_like(d), d)
@@ -179,7 +196,7 @@ def ray_marching_reference(
         found_ends.append(t_end[occupied])
         kept[ids[occupied]] += 1
 
-        skip_to = torch.where(in_grid, grid.exit_distance(level, cell, o, d), box_near[ids])
+        skip_to = torch.where(in_grid, grid.empty_region_exit(level, cell, o, d), box_near[ids])
         steps = torch.ceil((skip_to - ts) / dt - half)
         jumped = ts + torch.where(steps > one, steps, one) * dt
         t[ids] = torch.where(occupied, t_next, jumped)

@@ -94,6 +94,25 @@ def test_matches_reference_bit_for_bit(device, levels, occupancy, cone_angle):
         torch.testing.assert_close((out.t_ends - out.t_starts)[full_steps], expected_dt[full_steps], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("levels, occupancy, cone_angle", [(1, "sparse", 0.0), (1, "sphere", 0.0), (2, "sparse", 1 / 256)])
+def test_matches_reference_where_whole_blocks_are_empty(device, levels, occupancy, cone_angle):
+    """At 64³ most 8³ blocks are empty (scattered cells, or a small sphere), so rays jump block by block there."""
+    resolution = 64
+    if occupancy == "sparse":
+        binary = random_binary(levels, resolution, 0.003)
+    else:
+        binary = sphere_binary(levels, resolution, 0.6)
+    blocks = binary.view(levels, 8, 8, 8, 8, 8, 8).any(dim=6).any(dim=4).any(dim=2)
+    assert 0.1 < blocks.float().mean() < 0.9
+    o, d = camera_rays(300, device, radius=4.0 * 2 ** (levels - 1))
+    kwargs = dict(cone_angle=cone_angle, max_samples_per_ray=10_000, render_step_size=0.005)
+    out = march(ray_marching, o, d, binary, device, **kwargs)
+    ref = march(ray_marching_reference, o, d, binary, device, **kwargs)
+    assert out.t_starts.shape[0] > 200
+    assert_same_samples(out, ref)
+    assert_packed_layout(out, o.shape[0])
+
+
 def test_stratified_matches_reference_with_the_same_seed(device):
     binary = random_binary(1, 16, 0.5)
     o, d = camera_rays(200, device)
@@ -185,15 +204,19 @@ def test_special_rays(device):
     torch.testing.assert_close(out.t_ends[8:].cpu(), step * torch.arange(1.0, 6.0))
 
 
-def test_skipping_keeps_every_step_inside_an_occupied_block(device):
+# At 16³ every 8³ block holds part of the solid box, so empty space is skipped cell by cell; at 64³ the box lies
+# inside some blocks, straddles others and leaves most empty, so it is skipped block by block too.
+@pytest.mark.parametrize("scale", [1, 4])
+def test_skipping_keeps_every_step_inside_an_occupied_block(device, scale):
     """Independent of the reference: with a solid block of occupied cells, the samples are exactly the steps of the
     lattice t_near + k·step whose midpoints fall inside the block (up to rounding at the block's faces)."""
-    resolution = 16
+    resolution = 16 * scale
     binary = torch.zeros(1, resolution, resolution, resolution, dtype=torch.bool)
-    binary[0, 4:12, 6:10, 3:13] = True
+    lower, upper = [scale * c for c in (4, 6, 3)], [scale * c for c in (12, 10, 13)]
+    binary[0, lower[0] : upper[0], lower[1] : upper[1], lower[2] : upper[2]] = True
     cell = 3.0 / resolution
-    block_lo = torch.tensor([-1.5 + 4 * cell, -1.5 + 6 * cell, -1.5 + 3 * cell], dtype=torch.float64)
-    block_hi = torch.tensor([-1.5 + 12 * cell, -1.5 + 10 * cell, -1.5 + 13 * cell], dtype=torch.float64)
+    block_lo = torch.tensor([-1.5 + c * cell for c in lower], dtype=torch.float64)
+    block_hi = torch.tensor([-1.5 + c * cell for c in upper], dtype=torch.float64)
     o, d = camera_rays(300, device, seed=5)
     t_near, t_far, hit = (x.cpu() for x in ray_aabb_intersect(o, d, torch.tensor(AABB, device=device)))
     out = march(ray_marching, o, d, binary, device)
