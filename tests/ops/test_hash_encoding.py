@@ -20,6 +20,14 @@ def level_kinds(level_offsets, resolutions, dims):
     return ["dense" if (r + 1) ** dims <= s else "hashed" for r, s in zip(resolutions.tolist(), sizes)]
 
 
+def assert_same_values_then_backward(out, ref):
+    """Native and reference outputs agree; then the same random upstream gradient flows back through both."""
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    grad_out = torch.randn_like(out)
+    (out * grad_out).sum().backward()
+    (ref * grad_out).sum().backward()
+
+
 # (dims, levels, features, log2 table size, base, finest): each mixes dense coarse levels and hashed fine ones.
 GRIDS = [(3, 6, 2, 12, 4, 64), (2, 6, 2, 12, 4, 256), (3, 4, 4, 13, 8, 128), (2, 5, 1, 14, 16, 512),
          (3, 3, 8, 12, 2, 32)]
@@ -37,11 +45,7 @@ def test_values_and_gradients_match_reference(device, grid):
     out = hash_encode(x, emb, offsets, resolutions)
     ref = hash_encode_reference(x_ref, emb_ref, offsets, resolutions)
     assert out.shape == (2000, n_levels * features)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-
-    grad_out = torch.randn_like(out)
-    (out * grad_out).sum().backward()
-    (ref * grad_out).sum().backward()
+    assert_same_values_then_backward(out, ref)
     torch.testing.assert_close(emb.grad, emb_ref.grad, rtol=1e-4, atol=1e-5)
     # d/dx scales with the finest resolution: compare relative to the gradient's size.
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-4 * x_ref.grad.abs().max().item())
@@ -75,10 +79,7 @@ def test_reusing_an_earlier_encoding_gives_the_same_values_and_gradients(device)
     emb, emb_ref = embeddings.clone().requires_grad_(True), embeddings.clone().requires_grad_(True)
     out = hash_encode_reusing(x, emb, offsets, resolutions, encoded[subset])
     ref = hash_encode_reference(x_ref, emb_ref, offsets, resolutions)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    grad_out = torch.randn_like(out)
-    (out * grad_out).sum().backward()
-    (ref * grad_out).sum().backward()
+    assert_same_values_then_backward(out, ref)
     torch.testing.assert_close(emb.grad, emb_ref.grad, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-4 * x_ref.grad.abs().max().item())
     with pytest.raises(ValueError, match="no-grad encoding of x"):
@@ -107,10 +108,7 @@ def test_boundary_and_outside_points_are_clamped(device):
     x_ref = x.detach().clone().requires_grad_(True)
     out = hash_encode(x, embeddings, offsets, resolutions)
     ref = hash_encode_reference(x_ref, embeddings, offsets, resolutions)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    grad_out = torch.randn_like(out)
-    (out * grad_out).sum().backward()
-    (ref * grad_out).sum().backward()
+    assert_same_values_then_backward(out, ref)
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-3)
     # Coordinates outside [0, 1] are clamped: no gradient flows to them.
     outside_mask = (x.detach() < 0) | (x.detach() > 1)
