@@ -1,6 +1,9 @@
 import json
 import math
+import platform
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -96,3 +99,22 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(small_config):
     assert result.step == 7 and result.final_metrics is None
     _, _, meta = load_field(result.output / "checkpoints" / "latest.safetensors")
     assert meta["step"] == 7
+
+
+FLUSH_CHECK = """
+import torch
+from fields.train.nerf_trainer import training_device
+tiny = torch.tensor([1e-39])  # subnormal in float32
+before = (tiny * 1.0).item()
+training_device("cpu")
+print(before, (tiny * 1.0).item())
+"""
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="flush-to-zero is set through SSE3 on x86")
+def test_cpu_training_flushes_subnormal_floats():
+    """Adam's moments of untouched table rows decay into subnormals, slow on x86: CPU trainers flush them to zero.
+    In a fresh process, since the setting is process-wide and earlier tests have set it already."""
+    done = subprocess.run([sys.executable, "-c", FLUSH_CHECK], capture_output=True, text=True, check=True)
+    before, after = map(float, done.stdout.split())
+    assert before > 0.0 and after == 0.0
