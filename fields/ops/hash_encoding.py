@@ -82,8 +82,8 @@ def hash_encode_reusing(
     gradients reach ``embeddings`` (and ``x``) as if the encoding had been computed here. What lets a renderer
     encode every sample once without autograd and train on the subset that matters without encoding it again."""
     if encoded.requires_grad or encoded.shape[0] != x.shape[0]:
-        raise ValueError("hash_encode_reusing: encoded must be a no-grad encoding of x "
-                         f"(got requires_grad={encoded.requires_grad}, {encoded.shape[0]} rows for {x.shape[0]} points)")
+        raise ValueError("hash_encode_reusing: encoded must be a no-grad encoding of x (got requires_grad="
+                         f"{encoded.requires_grad}, {encoded.shape[0]} rows for {x.shape[0]} points)")
     return _HashEncode.apply(x, embeddings, level_offsets, resolutions, encoded)
 
 

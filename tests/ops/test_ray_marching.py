@@ -94,7 +94,8 @@ def test_matches_reference_bit_for_bit(device, levels, occupancy, cone_angle):
         torch.testing.assert_close((out.t_ends - out.t_starts)[full_steps], expected_dt[full_steps], rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("levels, occupancy, cone_angle", [(1, "sparse", 0.0), (1, "sphere", 0.0), (2, "sparse", 1 / 256)])
+@pytest.mark.parametrize("levels, occupancy, cone_angle",
+                         [(1, "sparse", 0.0), (1, "sphere", 0.0), (2, "sparse", 1 / 256)])
 def test_matches_reference_where_whole_blocks_are_empty(device, levels, occupancy, cone_angle):
     """At 64³ most 8³ blocks are empty (scattered cells, or a small sphere), so rays jump block by block there."""
     resolution = 64

@@ -10,8 +10,8 @@
 //           ray leaves that cell — or its whole block of 8³ cells when the block is empty — (or, outside every level,
 //           before it enters the outermost box; past the box: stop).
 // The jump keeps samples on the lattice t + k·dt and costs one exit computation per empty block or cell, so empty
-// space is crossed in O(blocks + cells near the occupied ones) instead of O(steps). Blocks need a resolution divisible
-// by 8; otherwise (block_occupied null) the walk goes cell by cell.
+// space is crossed in O(blocks + cells near the occupied ones) instead of O(steps). Blocks need a resolution
+// divisible by 8; otherwise (block_occupied null) the walk goes cell by cell.
 //
 // Step size dt(t): render_step_size, or with cone_angle > 0 clamp(t · cone_angle, render_step_size, 1e10) (the
 // usual cone-step rule). dt is not capped at the cell size: with the cascades doubling in size with distance, the
@@ -43,7 +43,8 @@ struct MarchInputs {
     const float* t_max;
     const float* jitter;
     const uint8_t* bitfield;
-    const uint8_t* block_occupied;  // [levels, R/8, R/8, R/8]: nonzero where a cell of the 8³ block is occupied; or null
+    const uint8_t* block_occupied;  // [levels, R/8, R/8, R/8], nonzero where a cell of the 8³ block is occupied;
+                                    // null: no blocks (the walk goes cell by cell)
     const float* aabb;
     int64_t n_rays;
     int levels;
