@@ -12,21 +12,23 @@ import torch
 import tyro
 
 from fields.datasets import SceneFormatError, SceneNotFoundError, find_scene, load_scene
+from fields.io import run_checkpoint
 from fields.train.checkpointing import load_field
 from fields.train.evaluation import evaluate_views
 from fields.train.nerf_trainer import resolve_device
+from fields.train.run_checks import check_output_folder, check_positive
 
 
 @dataclass
 class EvalConfig:
     checkpoint: Path
-    """A checkpoint written by train_nerf.py (the .safetensors file; its .json sits beside it)."""
+    """A checkpoint written by train_nerf.py (the .safetensors file; its .json sits beside it), or its run folder."""
     split: Literal["val", "test", "train"] = "val"
     data_root: Optional[Path] = None
     scene: Optional[str] = None
     """Scene name or path (default: the scene the checkpoint was trained on)."""
     every: int = 1
-    """Render every K-th view of the split."""
+    """Render every K-th view of the split (1 or more)."""
     output: Optional[Path] = None
     """Folder for metrics.json and the renders (default: <run>/eval_<split>)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -46,7 +48,11 @@ def locate_scene(config: EvalConfig, meta: dict) -> Path:
 def main(config: EvalConfig) -> int:
     device = resolve_device(config.device)
     try:
-        field, grid, meta = load_field(config.checkpoint, device)
+        check_positive(config, ["every", "downscale"])
+        checkpoint = run_checkpoint(config.checkpoint)
+        output = config.output or checkpoint.resolve().parent.parent / f"eval_{config.split}"
+        check_output_folder(output)
+        field, grid, meta = load_field(checkpoint, device)
         if field.signal != "radiance":
             raise ValueError(f"{config.checkpoint} holds a {field.signal} field; eval.py evaluates radiance fields "
                              "(image and SDF metrics are in the metrics.json of their training run)")
@@ -54,13 +60,12 @@ def main(config: EvalConfig) -> int:
     except (SceneNotFoundError, SceneFormatError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    output = config.output or config.checkpoint.resolve().parent.parent / f"eval_{config.split}"
     indices = list(range(0, scene.num_images, config.every))
     render = meta["render"]
     result = evaluate_views(field, grid, scene, indices, render["render_step_size"], render["cone_angle"], device,
                             image_dir=output)
     metrics = result["mean"] | {"split": config.split, "every": config.every, "background": "white",
-                                "checkpoint": str(config.checkpoint), "step": meta.get("step"),
+                                "checkpoint": str(checkpoint), "step": meta.get("step"),
                                 "lpips": None, "per_view": result["views"]}
     (output / "metrics.json").write_text(json.dumps(metrics, indent=1))
     print(f"{config.split}: {len(indices)} views, PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f} "

@@ -16,6 +16,7 @@ import tyro
 
 from fields.triplanes.collection import fit_collection
 from fields.triplanes.fitting import FitSettings
+from fields.train.run_checks import check_output_folder
 
 
 @dataclass
@@ -38,6 +39,7 @@ class FitTriplanesConfig:
 
 def main(config: FitTriplanesConfig) -> int:
     try:
+        check_output_folder(config.output)
         summary = fit_collection(config.meshes, config.output, config.fit, config.workers, config.ray,
                                  config.ray_address, config.retry_failed, config.progress)
     except (FileNotFoundError, ValueError, RuntimeError) as error:

@@ -9,6 +9,7 @@ from pathlib import Path
 import tyro
 
 from fields.datasets.shapes import SHAPE_CLASSES, write_collection
+from fields.train.run_checks import check_output_folder
 
 
 @dataclass
@@ -26,6 +27,7 @@ def main(config: MakeShapesConfig) -> int:
         print("error: --per-class must be at least 1", file=sys.stderr)
         return 2
     try:
+        check_output_folder(config.output)
         paths = write_collection(config.output, config.per_class, config.seed, config.classes)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

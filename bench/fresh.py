@@ -1,7 +1,7 @@
 """FreSh against the default hyperparameter and against a grid search, on real photographs and on lego.
 
     python -m bench.fresh images [--size 128 --steps 150 --hidden-dim 128 --n-layers 3 --omega-head --seeds 5
-                           --holdout-every 10]
+                           --holdout-every 10 --device cuda]
     python -m bench.fresh lego [--steps 300 --downscale 4 --side 64 --views 4 --seeds 5 --select-only]
     python -m bench.fresh rescore --stored RUN.json --size N --hidden-dim H [--n-layers L --omega-head] --crops K ...
 
@@ -41,7 +41,7 @@ from fields.datasets.image import load_image
 from fields.init import FAMILIES, select_for_image, select_for_views, training_views
 from fields.train.config import TrainImageConfig, TrainNerfConfig
 from fields.train.image_trainer import ImageTrainer
-from fields.train.nerf_trainer import NerfTrainer
+from fields.train.nerf_trainer import NerfTrainer, resolve_device
 
 # Eight distinct photographs that ship with skimage (``cat`` is ``chelsea`` again, so it is not among them).
 PHOTOS = ["astronaut", "coffee", "chelsea", "camera", "rocket", "immunohistochemistry", "coins", "moon"]
@@ -80,26 +80,28 @@ def width_options(family: str, hidden_dim: int, n_layers: Optional[int] = None, 
     return options
 
 
-def train_image(path: Path, family: str, options: dict, steps: int, holdout_every: int, output: Path) -> dict:
+def train_image(path: Path, family: str, options: dict, steps: int, holdout_every: int, output: Path,
+                device: str) -> dict:
     config = TrainImageConfig(image=path, field=family, max_steps=steps, output=output, progress=False,
-                              holdout_every=holdout_every, field_options=options)
+                              holdout_every=holdout_every, field_options=options, device=device)
     return ImageTrainer(config).run()
 
 
 def run_images(args) -> None:
     rows, folder = [], Path(tempfile.mkdtemp(prefix="bench_fresh_"))
+    device = str(resolve_device(args.device))
     for name in args.photos:
         path = write_photograph(name, args.size, folder)
         image = load_image(path)
         for family in args.families:
             option = FAMILIES[family].option
             base = width_options(family, args.hidden_dim, args.n_layers, args.omega_head)
-            chosen = select_for_image(family, image, base, GRIDS[family], args.seeds)
-            full = select_for_image(family, image, base, None, args.seeds)
+            chosen = select_for_image(family, image, base, GRIDS[family], args.seeds, device=device)
+            full = select_for_image(family, image, base, None, args.seeds, device=device)
             psnr, psnr_all, seconds = {}, {}, {}
             for value in GRIDS[family]:
                 metrics = train_image(path, family, {**base, option: value}, args.steps, args.holdout_every,
-                                      folder / f"{name}_{family}_{value}")
+                                      folder / f"{name}_{family}_{value}", device)
                 psnr[value], psnr_all[value] = metrics["psnr_holdout"], metrics["psnr"]
                 seconds[value] = metrics["train_seconds"]
             run_seconds = float(np.mean(list(seconds.values())))
@@ -123,8 +125,8 @@ def run_images(args) -> None:
                     "full_select_s"):
             summary[key] = float(np.mean([r[key] for r in mine]))
         rows.append(summary)
-    print_results(f"FreSh on {len(args.photos)} photographs ({args.size}^2, {args.steps} full-image steps, "
-                  f"hidden {args.hidden_dim} x {args.n_layers or 3}{', omega head' if args.omega_head else ''}, "
+    print_results(f"FreSh on {len(args.photos)} photographs on {device} ({args.size}^2, {args.steps} full-image "
+                  f"steps, hidden {args.hidden_dim} x {args.n_layers or 3}{', omega head' if args.omega_head else ''}, "
                   f"{args.seeds} seeds; PSNR on every {args.holdout_every}th pixel, "
                   f"held out of training)", rows, columns)
     if args.json:
@@ -215,6 +217,8 @@ def main() -> None:
     parser.add_argument("--stored", help="rescore: the JSON of an earlier `images` run")
     parser.add_argument("--crops", type=int, nargs="+", default=None,
                         help="rescore: spectrum crops (default: the family's)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="images: where FreSh selects and the runs train")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()

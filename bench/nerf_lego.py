@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from bench.timing import print_results, synchronize
+from bench.timing import new_run_folder, print_results, synchronize
 from fields.train.config import TrainNerfConfig
 from fields.train.nerf_trainer import NerfTrainer
 
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--data-root", default=None, help="where lego lives (default: the usual search)")
     parser.add_argument("--target-samples", type=int, default=None,
                         help="samples per step (default: the trainer's, 2^18 on a GPU, 2^16 on a CPU)")
-    parser.add_argument("--output", default="outputs/bench_nerf_lego")
+    parser.add_argument("--output", default=new_run_folder("bench_nerf_lego"))
     args = parser.parse_args()
 
     config = TrainNerfConfig(scene=args.scene, data_root=args.data_root, device=args.device, max_time=args.budget,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from bench.timing import print_results
+from bench.timing import new_run_folder, print_results
 from fields.datasets import load_scene
 from fields.distill import ConvertConfig, Distiller
 from fields.train.config import TrainNerfConfig
@@ -64,7 +64,7 @@ def main() -> None:
                         help="samples per step, the same for distillation and training from scratch")
     parser.add_argument("--downscale", type=int, default=8)
     parser.add_argument("--every", type=int, default=34, help="measure every K-th val view")
-    parser.add_argument("--output", type=Path, default=Path("outputs/bench_pvd"))
+    parser.add_argument("--output", type=Path, default=Path(new_run_folder("bench_pvd")))
     args = parser.parse_args()
 
     active = distiller(args, args.to, args.budget, args.output / "pvd_al", active_learning=True)

@@ -43,3 +43,9 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
+
+
+def new_run_folder(name: str) -> str:
+    """outputs/<name>/<time>: a folder of its own for each benchmark run, since the trainers refuse to write over a
+    trained run."""
+    return f"outputs/{name}/{time.strftime('%Y%m%d-%H%M%S')}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from bench.timing import print_results
+from bench.timing import new_run_folder, print_results
 from fields.models import field_types
 
 BUNNY = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sdf" / "bunny.obj"  # or --mesh
@@ -138,13 +138,13 @@ def main() -> None:
     sdf.add_argument("--budget", type=float, default=120.0, help="training seconds per field")
     sdf.add_argument("--points", type=int, default=4, help="evaluations, evenly spaced in time")
     sdf.add_argument("--mesh", default=str(BUNNY.resolve()))
-    sdf.add_argument("--output", default="outputs/bench_triplane_sdf")
+    sdf.add_argument("--output", default=new_run_folder("bench_triplane_sdf"))
     nerf = parts.add_parser("nerf")
     nerf.add_argument("--budget", type=float, default=300.0)
     nerf.add_argument("--points", type=int, default=2)
     nerf.add_argument("--every", type=int, default=10)
     nerf.add_argument("--scene", default="lego")
-    nerf.add_argument("--output", default="outputs/bench_triplane_nerf")
+    nerf.add_argument("--output", default=new_run_folder("bench_triplane_nerf"))
     collection = parts.add_parser("collection")
     collection.add_argument("--per-class", type=int, default=12)
     collection.add_argument("--throughput-shapes", type=int, default=10)

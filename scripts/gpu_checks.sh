@@ -3,6 +3,7 @@
 #
 #   DATA_ROOT=path/to/data OUT=results bash scripts/gpu_checks.sh build tests ops profile sdf
 #   DATA_ROOT=path/to/data OUT=results bash scripts/gpu_checks.sh build lego viewer
+#   PHOTOS="astronaut coffee chelsea camera" OUT=results bash scripts/gpu_checks.sh fresh-siren  # then the other 4
 #
 # DATA_ROOT holds nerf_synthetic/lego and sdf/bunny.obj (default ../shared/data); logs go to $OUT (default
 # outputs/gpu_checks). Uses the python3 on PATH (a CUDA torch); `build` compiles the extension for this GPU only.
@@ -43,6 +44,7 @@ for step in "$@"; do
         ;;
     lego)  # issue 3: >= 34 dB within 2 minutes; the default batch against twice the samples per step
         for samples in 262144 524288; do
+            rm -rf "$OUT/lego_$samples"  # a rerun trains afresh (the trainer refuses to write over a run)
             python3 -m bench.nerf_lego --device cuda --budget 120 --points 4 --data-root "$DATA_ROOT" \
                 --target-samples $samples --output "$OUT/lego_$samples" >"$OUT/lego_$samples.txt" 2>&1
             grep -v '^ *[]{}"[]' "$OUT/lego_$samples.txt" | tail -8
@@ -61,8 +63,15 @@ for step in "$@"; do
             >"$OUT/rbf_lego.txt" 2>&1
         grep -v '^ *[]{}"[]' "$OUT/rbf_lego.txt" | tail -8
         ;;
+    fresh-siren)  # issue 9: FreSh's SIREN regime (512^2, 4 sine layers x 256), out of reach of a 2-core CPU
+        photos=${PHOTOS:-astronaut coffee chelsea camera}
+        python3 -m bench.fresh images --device cuda --size 512 --hidden-dim 256 --n-layers 4 --steps 2000 \
+            --families siren --photos $photos --json "$OUT/fresh_siren_512_${photos// /_}.json" \
+            >"$OUT/fresh_siren_512.txt" 2>&1
+        grep -v '^ *[]{}"[]' "$OUT/fresh_siren_512.txt" | tail -8
+        ;;
     *)
-        echo "unknown stage $step (build tests ops profile sdf lego viewer rbf-lego)"
+        echo "unknown stage $step (build tests ops profile sdf lego viewer rbf-lego fresh-siren)"
         exit 2
         ;;
     esac

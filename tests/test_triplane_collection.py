@@ -92,3 +92,10 @@ def test_worker_processes_give_the_single_process_results(tmp_path, meshes):
         name = job.stem() + ".safetensors"
         a, b = read_triplane(tmp_path / "one" / name), read_triplane(tmp_path / "two" / name)
         assert torch.equal(a[0]["planes"], b[0]["planes"]) and a[1]["metrics"]["iou"] == b[1]["metrics"]["iou"]
+
+
+def test_a_corrupt_triplane_file_is_named_with_what_to_do(tmp_path):
+    broken = tmp_path / "box_0000.safetensors"
+    broken.write_bytes(b"\x07" * 100)
+    with pytest.raises(ValueError, match=f"{broken} is not a readable tri-plane file.*delete it"):
+        read_triplane(broken)

@@ -57,8 +57,12 @@ def find_scene(name_or_path: str | Path, data_root: str | Path | None = None) ->
     if is_scene_dir(direct):
         return direct.absolute()
 
+    if data_root is not None and not Path(data_root).expanduser().is_dir():
+        raise SceneNotFoundError(f"--data-root {data_root} is not a directory; pass the folder that holds the "
+                                 f"scenes (e.g. <data root>/nerf_synthetic/lego)")
     searched: list[str] = [f"{direct.absolute()} (as a path)"]
-    for root in data_roots(data_root):
+    roots = [] if direct.is_absolute() else data_roots(data_root)  # an absolute path is only ever itself
+    for root in roots:
         for candidate in _candidates(root, str(name_or_path)):
             if is_scene_dir(candidate):
                 return candidate

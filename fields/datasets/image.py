@@ -15,7 +15,8 @@ def load_image(path: str | Path) -> torch.Tensor:
     repeated to three channels; an alpha channel is composited onto white, as for NeRF-synthetic."""
     path = Path(path)
     if not path.is_file():
-        raise ImageLoadError(f"image {path} does not exist; pass --image PATH to a PNG, JPEG or EXR file")
+        state = "is a folder" if path.is_dir() else "does not exist"
+        raise ImageLoadError(f"image {path} {state}; pass --image PATH to a PNG, JPEG or EXR file")
     try:
         array = np.asarray(iio.imread(path))
     except Exception as error:  # imageio raises many types for corrupt or unknown files

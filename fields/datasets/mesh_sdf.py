@@ -47,7 +47,8 @@ def load_mesh(path: str | Path) -> Mesh:
 
     path = Path(path)
     if not path.is_file():
-        raise MeshLoadError(f"mesh {path} does not exist; pass --mesh PATH to an OBJ or PLY file")
+        state = "is a folder" if path.is_dir() else "does not exist"
+        raise MeshLoadError(f"mesh {path} {state}; pass --mesh PATH to an OBJ, PLY, OFF, STL or GLB file")
     try:
         loaded = trimesh.load(path, force="mesh", process=False)
     except Exception as error:  # trimesh raises many types for corrupt or unknown files

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 from fields.train.config import JsonConfig
+from fields.train.run_checks import check_non_negative, check_positive
 
 
 @dataclass
@@ -35,7 +36,8 @@ class ConvertConfig(JsonConfig):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
-    """Hyperparameters of the student, e.g. {"hidden_dim": 64}; default: the type's radiance defaults."""
+    """Hyperparameters of the student as name value pairs, e.g. --field-options hidden_dim 64; default: the type's
+    radiance defaults."""
     lr: Optional[float] = None
     """Adam learning rate (default: the student type's own, as for training it on images)."""
     inherit_color_head: bool = True
@@ -84,6 +86,14 @@ class ConvertConfig(JsonConfig):
     eval_every: int = 10
     """Final evaluation renders every K-th view of the val split (0 disables it)."""
     progress: bool = True
+
+    def check(self) -> None:
+        """Raises ValueError naming the first option out of range."""
+        check_positive(self, ["max_steps", "max_time", "lr", "target_samples", "views_per_round", "round_steps",
+                              "hard_ray_pool", "log_every", "val_every"])
+        check_non_negative(self, ["feature_weight", "sigma_weight", "color_weight", "rgb_weight", "feature_decay", "hard_pose_ratio", "hard_pose_share",
+                                  "hard_pose_translation", "hard_pose_rotation", "hard_ray_ratio",
+                                  "hard_point_threshold", "val_views", "eval_every"])
 
     def level(self, name: str) -> bool:
         """Whether an active-learning level ("hard_poses", "hard_rays", "hard_points") is on."""

@@ -28,6 +28,7 @@ from fields.train.checkpointing import save_training_state
 from fields.train.bookkeeping import append_jsonl, budget_spent, val_due, val_indices
 from fields.train.evaluation import evaluate_views
 from fields.train.nerf_trainer import CPU_DEFAULT_TIME, DEFAULT_STEPS, MAX_BAD_STEPS, training_device
+from fields.train.run_checks import check_run_folder
 from fields.train.schedule import lr_factor, training_progress
 
 WEIGHT_DECAY = 1e-6  # as NerfTrainer, so that train_nerf.py --resume continues with the same optimiser
@@ -46,6 +47,8 @@ class ConvertResult:
 class Distiller:
     def __init__(self, config: ConvertConfig):
         self.config = c = config
+        c.check()
+        check_run_folder(c.output)
         check_target_type(c.to)
         self.device = training_device(c.device)
         torch.manual_seed(c.seed)

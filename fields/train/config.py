@@ -4,6 +4,8 @@ from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Literal, Optional, Union
 
+from fields.train.run_checks import check_non_negative, check_positive
+
 
 class JsonConfig:
     """Config dataclasses as JSON (paths as strings), for config.json and checkpoint metadata."""
@@ -67,7 +69,7 @@ class TrainNerfConfig(JsonConfig):
     """Keep the viewer open after training until Ctrl+C."""
 
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
-    """Overrides of the field's hyperparameters, e.g. {"log2_hashmap_size": 17}."""
+    """Overrides of the field's hyperparameters as name value pairs, e.g. --field-options log2_hashmap_size 17."""
     init: Literal["default", "fresh"] = "default"
     """How the field's embedding hyperparameter is set: the type's default, or FreSh (before training, the value
     whose untrained output spectrum best matches the signal's; siren: first_omega, ffn: sigma, finer: bias_scale,
@@ -93,6 +95,13 @@ class TrainNerfConfig(JsonConfig):
     cam_trunk_resolution: Optional[int] = None
     """Also modulate the trunk of mlp/ffn/siren/finer fields by xyz through additive tri-planes of this resolution."""
 
+    def check(self) -> None:
+        """Raises ValueError naming the first option out of range."""
+        check_positive(self, ["max_steps", "max_time", "downscale", "lr", "target_samples", "render_step_size",
+                              "grid_resolution", "grid_levels", "log_every", "val_every", "save_every",
+                              "fresh_seeds", "fresh_views", "fresh_side", "cam_trunk_resolution"])
+        check_non_negative(self, ["weight_decay", "warmup_steps", "cone_angle", "val_views", "eval_every"])
+
 
 @dataclass
 class TrainImageConfig(JsonConfig):
@@ -116,7 +125,7 @@ class TrainImageConfig(JsonConfig):
     seed: int = 0
     progress: bool = True
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
-    """Overrides of the field's hyperparameters, e.g. {"hidden_dim": 128}."""
+    """Overrides of the field's hyperparameters as name value pairs, e.g. --field-options hidden_dim 128."""
     init: Literal["default", "fresh"] = "default"
     """How the field's embedding hyperparameter is set: the type's default, or FreSh (before training, the value
     whose untrained output spectrum best matches the signal's; siren: first_omega, ffn: sigma, finer: bias_scale,
@@ -137,6 +146,12 @@ class TrainImageConfig(JsonConfig):
     """CAM grid resolution (default 32 32)."""
     quantize: bool = False
     """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
+
+    def check(self) -> None:
+        """Raises ValueError naming the first option out of range."""
+        check_positive(self, ["max_steps", "max_time", "batch_size", "lr", "fresh_seeds", "fresh_side"])
+        if self.holdout_every is not None and self.holdout_every < 2:
+            raise ValueError("--holdout-every must be at least 2 (every K-th pixel is held out)")
 
 
 @dataclass
@@ -184,3 +199,12 @@ class TrainSdfConfig(JsonConfig):
     """CAM grid resolution (default 16)."""
     quantize: bool = False
     """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
+
+    def check(self) -> None:
+        """Raises ValueError naming the first option out of range."""
+        check_positive(self, ["max_steps", "max_time", "batch_size", "pool_size", "lr", "fresh_seeds"])
+        if self.eval_resolution < 8:
+            raise ValueError(f"--eval-resolution must be at least 8 (grid points per side), got "
+                             f"{self.eval_resolution}")
+        if self.fresh_grid < 8:
+            raise ValueError(f"--fresh-grid must be at least 8, got {self.fresh_grid}")

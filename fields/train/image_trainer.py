@@ -13,6 +13,7 @@ from fields.train.config import TrainImageConfig
 from fields.train.evaluation import save_png
 from fields.train.fit_loop import default_output, make_optimizer, run_fit, write_json
 from fields.train.nerf_trainer import training_device
+from fields.train.run_checks import check_run_folder
 
 DEFAULT_STEPS = 2000
 MAX_FULL_BATCH = 1 << 18
@@ -20,8 +21,8 @@ MAX_FULL_BATCH = 1 << 18
 
 class ImageTrainer:
     def __init__(self, config: TrainImageConfig):
-        if config.holdout_every is not None and config.holdout_every < 2:
-            raise ValueError("--holdout-every must be at least 2 (every K-th pixel is held out)")
+        config.check()
+        check_run_folder(config.output)
         self.config = config
         self.device = training_device(config.device)
         self.image = load_image(config.image).to(self.device)
@@ -79,8 +80,11 @@ class ImageTrainer:
         height, width, _ = self.image.shape
         print(f"fitting {c.field} image field to {c.image} ({width}x{height}) on {self.device}; "
               f"{self.field.num_parameters() / 1e6:.3f} M parameters; run folder {self.output}")
-        max_steps = c.max_steps or DEFAULT_STEPS
-        fit = run_fit(self.loss, self.optimizer, max_steps, c.max_time, c.progress, "image")
+        fit = run_fit(self.loss, self.optimizer, c.max_steps or DEFAULT_STEPS, c.max_time, c.progress, "image")
+        # The trained field is saved before anything else can fail (evaluation, writing the image).
+        save_training_state(self.output / "checkpoints" / "latest.safetensors", self.field, None, self.optimizer,
+                            {"image_path": str(Path(c.image).resolve()), "step": fit["steps"],
+                             "train_seconds": fit["train_seconds"], "config": c.to_json()})
         evaluation = self.evaluate()
         save_png(evaluation.pop("reconstruction").cpu(), self.output / "reconstruction.png")
         metrics = {**evaluation, **fit, "field": c.field, "field_config": self.field.config,
@@ -90,9 +94,6 @@ class ImageTrainer:
         if self.fresh is not None:
             metrics["fresh"] = self.fresh.to_json()
         write_json(self.output / "metrics.json", metrics)
-        save_training_state(self.output / "checkpoints" / "latest.safetensors", self.field, None, self.optimizer,
-                            {"image_path": str(Path(c.image).resolve()), "step": fit["steps"],
-                             "train_seconds": fit["train_seconds"], "metrics": metrics, "config": c.to_json()})
         holdout = f", held-out pixels {metrics['psnr_holdout']:.2f} dB" if c.holdout_every else ""
         print(f"PSNR {metrics['psnr']:.2f} dB on all pixels{holdout} after {fit['steps']} steps "
               f"({fit['train_seconds']:.1f} s); outputs in {self.output}")

@@ -22,6 +22,7 @@ from fields.train.method_options import method_field_options
 from fields.train.config import TrainNerfConfig
 from fields.train.evaluation import evaluate_views
 from fields.train.host_memory import keep_freed_host_memory
+from fields.train.run_checks import check_run_folder
 from fields.train.schedule import lr_factor, training_progress
 from fields.io import load_checkpoint
 
@@ -77,6 +78,8 @@ def resolve_output(config: TrainNerfConfig, scene_name: str) -> Path:
 
 class NerfTrainer:
     def __init__(self, config: TrainNerfConfig, callbacks: TrainingCallbacks | None = None):
+        config.check()
+        check_run_folder(config.output, config.resume, can_resume=True)
         self.config = config
         self.callbacks = callbacks or TrainingCallbacks()  # e.g. the live viewer (fields.viewer.TrainingLink)
         self.device = training_device(config.device)

@@ -15,6 +15,7 @@ from fields.train.method_options import method_field_options
 from fields.train.config import TrainSdfConfig
 from fields.train.fit_loop import default_output, make_optimizer, run_fit, write_json
 from fields.train.nerf_trainer import training_device
+from fields.train.run_checks import check_run_folder
 
 DEFAULT_STEPS = 2000
 CHAMFER_POINTS = 100_000
@@ -37,14 +38,14 @@ def evaluate_sdf(sdf_fn, mesh: Mesh, resolution: int, device, true_inside: np.nd
 
 class SdfTrainer:
     def __init__(self, config: TrainSdfConfig):
+        config.check()
+        check_run_folder(config.output)
         self.config = config
         self.device = training_device(config.device)
         self.mesh, self.normalization = normalize_mesh(load_mesh(config.mesh))
         self.fresh = None
         field_options = method_field_options("sdf", config)
         if config.init == "fresh":
-            if config.fresh_grid < 8:
-                raise ValueError("--fresh-grid must be at least 8")
             self.fresh = select_for_volume(config.field, sdf_grid_target(self.mesh, config.fresh_grid),
                                            field_options, config.fresh_candidates, config.fresh_seeds,
                                            config.fresh_crop, device=self.device)
@@ -70,6 +71,10 @@ class SdfTrainer:
         print(f"fitting {c.field} SDF field to {c.mesh} ({len(self.mesh.faces)} faces) on {self.device}; "
               f"{self.field.num_parameters() / 1e6:.3f} M parameters; run folder {self.output}")
         fit = run_fit(self.loss, self.optimizer, c.max_steps or DEFAULT_STEPS, c.max_time, c.progress, "sdf")
+        # The trained field is saved before the evaluation, which can fail or be interrupted.
+        save_training_state(self.output / "checkpoints" / "latest.safetensors", self.field, None, self.optimizer,
+                            {"mesh_path": str(Path(c.mesh).resolve()), "normalization": self.normalization.to_json(),
+                             "step": fit["steps"], "train_seconds": fit["train_seconds"], "config": c.to_json()})
         self.field.eval()
         metrics = evaluate_sdf(self.field.sdf, self.mesh, c.eval_resolution, self.device)
         metrics |= {**fit, "field": c.field, "field_config": self.field.config,
@@ -78,10 +83,6 @@ class SdfTrainer:
         if self.fresh is not None:
             metrics["fresh"] = self.fresh.to_json()
         write_json(self.output / "metrics.json", metrics)
-        save_training_state(self.output / "checkpoints" / "latest.safetensors", self.field, None, self.optimizer,
-                            {"mesh_path": str(Path(c.mesh).resolve()), "normalization": self.normalization.to_json(),
-                             "step": fit["steps"], "train_seconds": fit["train_seconds"], "metrics": metrics,
-                             "config": c.to_json()})
         print(f"IoU {metrics['iou']:.4f}, Chamfer {metrics['chamfer']:.2e} ({metrics['chamfer_relative']:.2e} of the "
               f"diagonal) after {fit['steps']} steps ({fit['train_seconds']:.1f} s); outputs in {self.output}")
         return metrics

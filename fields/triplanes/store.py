@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 MESH_SUFFIXES = (".obj", ".ply", ".off")
@@ -79,13 +80,18 @@ def write_failure(output: Path, job: ShapeJob, error: str) -> None:
 def read_record(path: Path) -> dict:
     from safetensors import safe_open
 
-    with safe_open(str(path), "pt") as handle:
-        return json.loads(handle.metadata()["record"])
+    try:
+        with safe_open(str(path), "pt") as handle:
+            return json.loads(handle.metadata()["record"])
+    except (SafetensorError, OSError, KeyError, TypeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not a readable tri-plane file (truncated or corrupt?): {error}; delete it and "
+                         f"run apps/fit_triplanes.py again to refit that shape") from None
 
 
 def read_triplane(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """(tensors, record) of one fitted shape."""
-    return load_file(str(path)), read_record(path)
+    record = read_record(path)  # checks the file first
+    return load_file(str(path)), record
 
 
 def collection_summary(output: Path) -> dict:

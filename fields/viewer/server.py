@@ -2,6 +2,7 @@
 (scene box, training-camera frustums), optional links to a running training, mesh export and camera paths."""
 import contextlib
 import copy
+import errno
 import math
 import socket
 import threading
@@ -31,12 +32,21 @@ def free_port(host: str) -> int:
 
 
 def check_port(host: str, port: int) -> None:
-    """Raises :class:`ViewerError` naming the port and a free alternative when ``port`` is taken."""
+    """Raises :class:`ViewerError` naming the port and a free alternative when ``port`` is taken, and naming the
+    host or port when it is not one this machine can listen on."""
+    if not 0 < port < 65536:
+        raise ViewerError(f"port {port} is out of range; pass a port from 1 to 65535, e.g. 7007")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will; ignores TIME_WAIT
         try:
             probe.bind((host, port))
+        except socket.gaierror as error:
+            raise ViewerError(f"cannot listen on host {host!r} ({error.strerror}); pass an address of this machine, "
+                              f"e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)") from None
         except OSError as error:
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise ViewerError(f"{host} is not an address of this machine ({error.strerror}); pass 127.0.0.1 or "
+                                  f"0.0.0.0") from None
             raise ViewerError(f"port {port} on {host} is already in use ({error.strerror}); "
                               f"pass another one, e.g. --port {free_port(host)}") from None
 

@@ -67,6 +67,7 @@ def test_real_repository_root_is_the_parent_of_the_package():
 def test_missing_scene_error_names_every_place_and_how_to_get_data(isolated):
     empty = _scene(isolated, "work/data/nerf_synthetic/chair").parent / "drums"
     empty.mkdir()  # exists, but no transforms file
+    (isolated / "nowhere").mkdir()  # a data root without the scene
     with pytest.raises(SceneNotFoundError) as caught:
         find_scene("drums", data_root=isolated / "nowhere")
     message = str(caught.value)
@@ -75,3 +76,16 @@ def test_missing_scene_error_names_every_place_and_how_to_get_data(isolated):
         assert str(root / "nerf_synthetic" / "drums") in message
     assert f"{empty} (exists but has no transforms*.json)" in message
     assert "nerf_synthetic.zip" in message and ENV_VAR in message and "--data-root" in message
+
+
+def test_a_data_root_that_does_not_exist_is_an_error_not_skipped(isolated):
+    _scene(isolated, "work/data/nerf_synthetic/chair")  # would be found in ./data if the bad root were skipped
+    with pytest.raises(SceneNotFoundError, match="--data-root .*typo is not a directory"):
+        find_scene("chair", data_root=isolated / "typo")
+
+
+def test_an_absolute_scene_path_is_listed_once(isolated):
+    missing = isolated / "no" / "scene"
+    with pytest.raises(SceneNotFoundError) as caught:
+        find_scene(str(missing))
+    assert str(caught.value).count(f"{missing} (") == 1  # once among the places searched

@@ -44,3 +44,11 @@ def test_convert_from_the_command_line(procedural_scene, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "its own type: allowed" in result.stdout
     assert (out / "checkpoints" / "latest.safetensors").exists() and (out / "config.json").exists()
+
+
+def test_convert_refuses_to_write_into_the_teachers_run(hash_teacher):
+    run = hash_teacher.parent.parent
+    before = hash_teacher.read_bytes()
+    result = run_convert("--checkpoint", str(hash_teacher), "--to", "mlp", "--output", str(run), "--max-steps", "2")
+    assert result.returncode == 2 and "already holds a trained run" in result.stderr
+    assert hash_teacher.read_bytes() == before

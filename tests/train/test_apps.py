@@ -40,3 +40,11 @@ def test_train_then_eval_from_the_command_line(procedural_scene, tmp_path):
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["split"] == "val" and 0 < metrics["psnr"] < 100 and 0 < metrics["ssim"] <= 1
     assert len(list((tmp_path / "eval").glob("val_*.png"))) == metrics["views"]
+    by_folder = run_app(str(ROOT / "apps" / "eval.py"), "--checkpoint", str(out), "--split", "val", "--every", "4",
+                        "--device", "cpu")  # the run folder stands for its latest checkpoint
+    assert by_folder.returncode == 0, by_folder.stderr
+    assert json.loads((out / "eval_val" / "metrics.json").read_text())["checkpoint"] == str(checkpoint)
+    bad = run_app(str(ROOT / "apps" / "eval.py"), "--checkpoint", str(out), "--every", "0", "--output",
+                  str(tmp_path / "eval_bad"), "--device", "cpu")
+    assert bad.returncode == 2 and "--every must be positive" in bad.stderr
+    assert not (tmp_path / "eval_bad").exists()

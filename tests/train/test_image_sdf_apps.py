@@ -88,3 +88,65 @@ def test_mesh_errors(tmp_path):
     points.write_text("v 0 0 0\nv 1 0 0\nv 0 1 1\n")
     with pytest.raises(MeshLoadError, match="no faces"):
         load_mesh(points)
+
+
+def test_ctrl_c_ends_image_training_and_keeps_the_field(gradient_image, tmp_path):
+    from fields.train.image_trainer import ImageTrainer
+
+    trainer = ImageTrainer(TrainImageConfig(image=gradient_image, max_steps=100, output=tmp_path / "run",
+                                            progress=False, device="cpu", field_options=TINY_HASH))
+    loss, calls = trainer.loss, []
+
+    def interrupted_loss():
+        calls.append(1)
+        if len(calls) > 3:
+            raise KeyboardInterrupt
+        return loss()
+
+    trainer.loss = interrupted_loss
+    metrics = trainer.run()
+    assert metrics["interrupted"] and metrics["steps"] == 3
+    _, _, meta = load_field(tmp_path / "run" / "checkpoints" / "latest.safetensors")
+    assert meta["step"] == 3
+
+
+def test_sdf_field_is_saved_before_the_evaluation(open_sphere, tmp_path, monkeypatch):
+    from fields.train import sdf_trainer
+
+    def failing_evaluation(*args, **kwargs):
+        raise RuntimeError("evaluation failed")
+
+    monkeypatch.setattr(sdf_trainer, "evaluate_sdf", failing_evaluation)
+    config = TrainSdfConfig(mesh=open_sphere, max_steps=5, output=tmp_path / "run", progress=False, device="cpu",
+                            pool_size=1 << 12, batch_size=256, field_options=TINY_HASH)
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        sdf_trainer.SdfTrainer(config).run()
+    field, _, meta = load_field(tmp_path / "run" / "checkpoints" / "latest.safetensors")
+    assert field.signal == "sdf" and meta["step"] == 5
+
+
+def test_image_run_folder_is_not_written_over(gradient_image, tmp_path, capsys):
+    config = TrainImageConfig(image=gradient_image, max_steps=2, output=tmp_path / "run", progress=False,
+                              device="cpu", field_options=TINY_HASH)
+    assert train_image.main(config) == 0
+    checkpoint = (tmp_path / "run" / "checkpoints" / "latest.safetensors").read_bytes()
+    assert train_image.main(config) == 2
+    assert "already holds a trained run" in capsys.readouterr().err
+    assert (tmp_path / "run" / "checkpoints" / "latest.safetensors").read_bytes() == checkpoint
+
+
+def test_metrics_files_are_strict_json(tmp_path):
+    from fields.train.fit_loop import write_json
+
+    write_json(tmp_path / "metrics.json", {"chamfer": float("inf"), "per_view": [1.5, float("nan")], "steps": 3})
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"chamfer": None, "per_view": [1.5, None],
+                                                                    "steps": 3}
+
+
+def test_a_folder_given_as_image_or_mesh_is_named_as_such(tmp_path):
+    from fields.datasets.image import ImageLoadError, load_image
+
+    with pytest.raises(ImageLoadError, match="is a folder"):
+        load_image(tmp_path)
+    with pytest.raises(MeshLoadError, match="is a folder"):
+        load_mesh(tmp_path)

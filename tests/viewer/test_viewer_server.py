@@ -195,3 +195,10 @@ def test_training_frustums_are_capped_and_jumping_to_one_places_the_camera_there
     finally:
         client.close()
         viewer.close()
+
+
+def test_check_port_names_a_bad_port_or_host():
+    with pytest.raises(ViewerError, match="port 99999 is out of range"):
+        check_port("127.0.0.1", 99999)
+    with pytest.raises(ViewerError, match="cannot listen on host 'nosuch.invalid'"):
+        check_port("nosuch.invalid", 7007)

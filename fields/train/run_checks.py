@@ -1,0 +1,44 @@
+"""Checks of a run's options and of its run folder, made before any data is loaded or any step is taken: a bad
+flag fails at once with a message that names it (not with a traceback minutes into training), and a folder that
+already holds a trained run is never written over."""
+from pathlib import Path
+from typing import Iterable, Optional
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_positive(config, names: Iterable[str]) -> None:
+    """Each named option must be > 0 where it is set (None means "the default")."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and not value > 0:
+            raise ValueError(f"{flag(name)} must be positive, got {value}")
+
+
+def check_non_negative(config, names: Iterable[str]) -> None:
+    """Each named option must be >= 0 (0 switches the thing off)."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and not value >= 0:
+            raise ValueError(f"{flag(name)} must be 0 or more, got {value}")
+
+
+def check_output_folder(output: Path) -> None:
+    """``output`` is a folder or can become one."""
+    if Path(output).exists() and not Path(output).is_dir():
+        raise ValueError(f"--output {output} is a file; give a folder for the outputs")
+
+
+def check_run_folder(output: Optional[Path], resume: bool = False, can_resume: bool = False) -> None:
+    """``output`` (None: a fresh timestamped folder) must be a folder, and must not hold a trained run unless that
+    run is being resumed."""
+    if output is None:
+        return
+    output = Path(output)
+    check_output_folder(output)
+    if not resume and (output / "checkpoints" / "latest.safetensors").exists():
+        hint = ", or pass --resume to continue it" if can_resume else ""
+        raise ValueError(f"--output {output} already holds a trained run ({output}/checkpoints/latest.safetensors); "
+                         f"choose another folder{hint}")

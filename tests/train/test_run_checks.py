@@ -1,0 +1,61 @@
+"""Bad option values and reused run folders fail before any work, with a message naming the flag, and a trained run
+is never written over (fields.train.run_checks)."""
+import pytest
+
+from fields.distill.config import ConvertConfig
+from fields.train.config import TrainImageConfig, TrainNerfConfig, TrainSdfConfig
+from fields.train.nerf_trainer import NerfTrainer
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("max_steps", 0, "--max-steps must be positive, got 0"),
+    ("max_time", -1.0, "--max-time must be positive"),
+    ("save_every", 0, "--save-every must be positive"),
+    ("log_every", 0, "--log-every must be positive"),
+    ("render_step_size", 0.0, "--render-step-size must be positive"),
+    ("eval_every", -1, "--eval-every must be 0 or more"),
+])
+def test_nerf_options_out_of_range_fail_before_the_scene_is_loaded(small_config, tmp_path, option, value, message):
+    config = small_config(scene=str(tmp_path / "not_loaded"), **{option: value})  # a scene that does not exist
+    with pytest.raises(ValueError, match=message):
+        NerfTrainer(config)
+    assert not (tmp_path / "run").exists()
+
+
+def test_other_configs_check_their_ranges(tmp_path):
+    with pytest.raises(ValueError, match="--max-steps must be positive"):
+        TrainImageConfig(image=tmp_path / "a.png", max_steps=0).check()
+    with pytest.raises(ValueError, match="--batch-size must be positive"):
+        TrainImageConfig(image=tmp_path / "a.png", batch_size=-4).check()
+    with pytest.raises(ValueError, match="--holdout-every must be at least 2"):
+        TrainImageConfig(image=tmp_path / "a.png", holdout_every=1).check()
+    with pytest.raises(ValueError, match="--pool-size must be positive"):
+        TrainSdfConfig(mesh=tmp_path / "a.obj", pool_size=0).check()
+    with pytest.raises(ValueError, match="--eval-resolution must be at least 8"):
+        TrainSdfConfig(mesh=tmp_path / "a.obj", eval_resolution=1).check()
+    with pytest.raises(ValueError, match="--round-steps must be positive"):
+        ConvertConfig(checkpoint=tmp_path / "a.safetensors", round_steps=0).check()
+    with pytest.raises(ValueError, match="--views-per-round must be positive"):
+        ConvertConfig(checkpoint=tmp_path / "a.safetensors", views_per_round=0).check()
+    for config in (TrainNerfConfig(), TrainImageConfig(image=tmp_path / "a.png"), TrainSdfConfig(mesh=tmp_path),
+                   ConvertConfig(checkpoint=tmp_path)):
+        config.check()  # the defaults are in range
+
+
+def test_a_trained_run_is_not_written_over_without_resume(small_config):
+    config = small_config(max_steps=2)
+    NerfTrainer(config).run()
+    checkpoint = config.output / "checkpoints" / "latest.safetensors"
+    before = checkpoint.read_bytes(), (config.output / "config.json").read_bytes()
+    with pytest.raises(ValueError, match="already holds a trained run .* pass --resume to continue it"):
+        NerfTrainer(small_config(max_steps=2, field="mlp"))
+    assert (checkpoint.read_bytes(), (config.output / "config.json").read_bytes()) == before
+    NerfTrainer(small_config(max_steps=3, resume=True)).run()  # resuming it is still allowed
+
+
+def test_an_output_that_is_a_file_is_refused(small_config, tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    with pytest.raises(ValueError, match="is a file; give a folder for the outputs"):
+        NerfTrainer(small_config(output=taken))
+    assert taken.read_text() == "keep me"
