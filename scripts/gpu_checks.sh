@@ -3,7 +3,7 @@
 #
 #   DATA_ROOT=path/to/data OUT=results bash scripts/gpu_checks.sh build tests ops profile sdf
 #   DATA_ROOT=path/to/data OUT=results bash scripts/gpu_checks.sh build lego viewer
-#   PHOTOS="astronaut coffee chelsea camera" OUT=results bash scripts/gpu_checks.sh fresh-siren  # then the other 4
+#   PHOTOS="astronaut coffee" OUT=results bash scripts/gpu_checks.sh build fresh-siren  # then 3 more pairs
 #
 # DATA_ROOT holds nerf_synthetic/lego and sdf/bunny.obj (default ../shared/data); logs go to $OUT (default
 # outputs/gpu_checks). Uses the python3 on PATH (a CUDA torch); `build` compiles the extension for this GPU only.
@@ -64,8 +64,8 @@ for step in "$@"; do
         grep -v '^ *[]{}"[]' "$OUT/rbf_lego.txt" | tail -8
         ;;
     fresh-siren)  # issue 9: FreSh's SIREN regime (512^2, 4 sine layers x 256), out of reach of a 2-core CPU
-        photos=${PHOTOS:-astronaut coffee chelsea camera}
-        python3 -m bench.fresh images --device cuda --size 512 --hidden-dim 256 --n-layers 4 --steps 2000 \
+        photos=${PHOTOS:-astronaut coffee}  # 5 runs of 2000 steps per photograph; time one pair before more
+        python3 -m bench.fresh images --device cuda --size 512 --hidden-dim 256 --n-layers 4 --steps "${STEPS:-2000}" \
             --families siren --photos $photos --json "$OUT/fresh_siren_512_${photos// /_}.json" \
             >"$OUT/fresh_siren_512.txt" 2>&1
         grep -v '^ *[]{}"[]' "$OUT/fresh_siren_512.txt" | tail -8
