@@ -91,9 +91,9 @@ class ConvertConfig(JsonConfig):
         """Raises ValueError naming the first option out of range."""
         check_positive(self, ["max_steps", "max_time", "lr", "target_samples", "views_per_round", "round_steps",
                               "hard_ray_pool", "log_every", "val_every"])
-        check_non_negative(self, ["feature_weight", "sigma_weight", "color_weight", "rgb_weight", "feature_decay", "hard_pose_ratio", "hard_pose_share",
-                                  "hard_pose_translation", "hard_pose_rotation", "hard_ray_ratio",
-                                  "hard_point_threshold", "val_views", "eval_every"])
+        check_non_negative(self, ["feature_weight", "sigma_weight", "color_weight", "rgb_weight", "feature_decay",
+                                  "hard_pose_ratio", "hard_pose_share", "hard_pose_translation", "hard_pose_rotation",
+                                  "hard_ray_ratio", "hard_point_threshold", "val_views", "eval_every"])
 
     def level(self, name: str) -> bool:
         """Whether an active-learning level ("hard_poses", "hard_rays", "hard_points") is on."""
