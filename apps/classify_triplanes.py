@@ -11,6 +11,7 @@ from typing import Optional
 
 import tyro
 
+from fields.train.run_checks import check_positive
 from fields.triplanes.classify import ClassifySettings, classify
 from fields.triplanes.confusion_image import save_confusion_png
 from fields.triplanes.dataset import TriplaneCollection
@@ -28,12 +29,14 @@ class ClassifyTriplanesConfig:
 
 
 def main(config: ClassifyTriplanesConfig) -> int:
+    settings = config.settings if config.epochs is None else replace(config.settings, epochs=config.epochs)
     try:
+        check_positive(config, ["epochs"])
+        settings.check()
         collection = TriplaneCollection.load(config.triplanes)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    settings = replace(config.settings, epochs=config.epochs) if config.epochs else config.settings
     output = config.output or config.triplanes / "classification"
     print(f"{len(collection.labels)} shapes, {len(collection.classes)} classes, tri-planes "
           f"{list(collection.planes.shape[1:])}; training {settings.epochs} epochs")

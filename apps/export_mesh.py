@@ -21,14 +21,16 @@ from fields.export.open3d_meshing import poisson_reconstruction, require_open3d,
 from fields.export.point_cloud import merge, points_from_view, remove_outliers
 from fields.export.views import training_cameras
 from fields.export.writers import MESH_FORMATS, check_output_path, write_mesh
+from fields.io import run_checkpoint
 from fields.train.checkpointing import load_field
 from fields.train.nerf_trainer import resolve_device
+from fields.train.run_checks import check_non_negative, check_positive
 
 
 @dataclass
 class ExportMeshConfig:
     checkpoint: Path
-    """A checkpoint written by apps/train_*.py (the .safetensors file; its .json sits beside it)."""
+    """A checkpoint written by apps/train_*.py (the .safetensors file; its .json sits beside it), or its run folder."""
     output: Optional[Path] = None
     """.ply, .obj or .glb (default: <run>/export/mesh.ply)."""
     method: Literal["marching-cubes", "tsdf", "poisson"] = "marching-cubes"
@@ -57,8 +59,13 @@ class ExportMeshConfig:
 
 def main(config: ExportMeshConfig) -> int:
     try:
-        field, grid, meta = load_field(config.checkpoint, resolve_device(config.device))
-        output = config.output or config.checkpoint.resolve().parent.parent / "export" / "mesh.ply"
+        check_positive(config, ["resolution", "views", "downscale"])
+        check_non_negative(config, ["max_faces"])
+        if not 0 <= config.min_component_fraction <= 1:
+            raise ValueError(f"--min-component-fraction must lie in [0, 1], got {config.min_component_fraction}")
+        checkpoint = run_checkpoint(config.checkpoint)
+        field, grid, meta = load_field(checkpoint, resolve_device(config.device))
+        output = config.output or checkpoint.resolve().parent.parent / "export" / "mesh.ply"
         if config.method == "marching-cubes":
             result = export_field_mesh(field, output, config.resolution, config.threshold, config.crop,
                                        grid if config.skip_empty else None,

@@ -18,14 +18,16 @@ from fields.export import ExportError
 from fields.export.point_cloud import merge, points_from_view, remove_outliers, subsample
 from fields.export.views import training_cameras
 from fields.export.writers import check_output_path, write_point_cloud
+from fields.io import run_checkpoint
 from fields.train.checkpointing import load_field
 from fields.train.nerf_trainer import resolve_device
+from fields.train.run_checks import check_positive
 
 
 @dataclass
 class ExportPointCloudConfig:
     checkpoint: Path
-    """A radiance-field checkpoint written by apps/train_nerf.py."""
+    """A radiance-field checkpoint written by apps/train_nerf.py, or its run folder."""
     output: Optional[Path] = None
     """A .ply file (default: <run>/export/points.ply)."""
     num_points: int = 1_000_000
@@ -44,14 +46,16 @@ class ExportPointCloudConfig:
 
 def main(config: ExportPointCloudConfig) -> int:
     try:
-        field, grid, meta = load_field(config.checkpoint, resolve_device(config.device))
+        check_positive(config, ["num_points", "views", "downscale", "outlier_std"])
+        if not 0 <= config.min_opacity <= 1:
+            raise ValueError(f"--min-opacity must lie in [0, 1], got {config.min_opacity}")
+        checkpoint = run_checkpoint(config.checkpoint)
+        field, grid, meta = load_field(checkpoint, resolve_device(config.device))
         if field.signal != "radiance":
             raise ExportError(f"{config.checkpoint} holds a {field.signal} field; point clouds come from rendered "
                               "depth of radiance fields (for an SDF field use apps/export_mesh.py)")
-        output = check_output_path(config.output or config.checkpoint.resolve().parent.parent / "export" /
+        output = check_output_path(config.output or checkpoint.resolve().parent.parent / "export" /
                                    "points.ply", (".ply",))
-        if config.num_points < 1:
-            raise ExportError(f"--num-points must be at least 1, got {config.num_points}")
         cameras = training_cameras(meta, field.aabb, config.data_root, config.downscale, config.views)
         step = meta["render"]["render_step_size"]
         cloud = merge(points_from_view(field, grid, camera, step, min_opacity=config.min_opacity)

@@ -40,6 +40,9 @@ class FitTriplanesConfig:
 def main(config: FitTriplanesConfig) -> int:
     try:
         check_output_folder(config.output)
+        config.fit.check()
+        if config.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {config.workers}")
         summary = fit_collection(config.meshes, config.output, config.fit, config.workers, config.ray,
                                  config.ray_address, config.retry_failed, config.progress)
     except (FileNotFoundError, ValueError, RuntimeError) as error:

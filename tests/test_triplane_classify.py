@@ -79,3 +79,18 @@ def test_classify_app_writes_metrics_and_confusion_images(tmp_path):
                               str(tmp_path / "nothing")], capture_output=True, text=True, cwd=ROOT,
                              env={"PYTHONPATH": str(ROOT), "PATH": ""})
     assert missing.returncode == 2 and "fit them first" in missing.stderr
+
+
+def test_settings_out_of_range_are_named():
+    import pytest
+
+    from fields.triplanes.fitting import FitSettings
+
+    with pytest.raises(ValueError, match="--settings.epochs must be positive"):
+        ClassifySettings(epochs=0).check()
+    with pytest.raises(ValueError, match="width \\(128\\) must be a multiple of --settings.heads \\(3\\)"):
+        ClassifySettings(heads=3).check()
+    with pytest.raises(ValueError, match="--fit.resolution must be positive"):
+        FitSettings(resolution=0).check()
+    ClassifySettings().check()
+    FitSettings().check()

@@ -20,7 +20,8 @@ def load_image(path: str | Path) -> torch.Tensor:
     try:
         array = np.asarray(iio.imread(path))
     except Exception as error:  # imageio raises many types for corrupt or unknown files
-        raise ImageLoadError(f"cannot read image {path}: {error}; is it a valid PNG, JPEG or EXR file?") from error
+        raise ImageLoadError(f"cannot read image {path}: it is not a PNG, JPEG or EXR file that can be decoded "
+                             f"({type(error).__name__}); check the file, or convert it to PNG") from error
     if np.issubdtype(array.dtype, np.integer):
         array = array.astype(np.float32) / np.iinfo(array.dtype).max
     array = array.astype(np.float32)

@@ -23,6 +23,7 @@ from fields.distill.losses import LossWeights, StageSchedule, distillation_loss
 from fields.distill.poses import Orbit, Views
 from fields.distill.render import SharedSamples, render_at
 from fields.distill.teacher import ConvertError, check_target_type, load_teacher, teacher_record, teacher_scene
+from fields.io import run_checkpoint
 from fields.models import make_field
 from fields.train.checkpointing import save_training_state
 from fields.train.bookkeeping import append_jsonl, budget_spent, val_due, val_indices
@@ -52,9 +53,10 @@ class Distiller:
         check_target_type(c.to)
         self.device = training_device(c.device)
         torch.manual_seed(c.seed)
-        self.teacher, self.grid, teacher_meta = load_teacher(c.checkpoint, self.device)
+        checkpoint = run_checkpoint(c.checkpoint)  # a run folder stands for its latest checkpoint
+        self.teacher, self.grid, teacher_meta = load_teacher(checkpoint, self.device)
         self.teacher_meta = teacher_meta
-        self.teacher_info = teacher_record(c.checkpoint, teacher_meta)
+        self.teacher_info = teacher_record(checkpoint, teacher_meta)
         self.render = dict(teacher_meta.get("render") or {"render_step_size": 5e-3, "cone_angle": 0.0})
         self.scene_path = teacher_scene(teacher_meta, c.scene, c.data_root)
         if c.real_views and self.scene_path is None:

@@ -135,7 +135,7 @@ def _empty_mesh_message(signal: str, volume: np.ndarray, spacing: float, level: 
     if signal == "sdf":
         inner = volume[1:-1, 1:-1, 1:-1]
         return (f"the SDF level {level:g} is never crossed in the box (values from {inner.min():.4g} to "
-                f"{inner.max():.4g}); mesh level 0, or a level between those values")
+                f"{inner.max():.4g}); pass --threshold with a level between those values")
     suggestion = automatic_density_threshold(volume, spacing)
     hint = f"; try --threshold {suggestion:.4g} (the automatic choice)" if suggestion else ""
     return f"density threshold {level:g} gives an empty mesh ({density_summary(volume)}){hint}"

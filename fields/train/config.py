@@ -135,7 +135,7 @@ class TrainImageConfig(JsonConfig):
     fresh_seeds: int = 5
     """Untrained fields per candidate whose distances FreSh averages."""
     fresh_crop: Optional[int] = None
-    """Spectrum bins FreSh compares (default: the family's, FreSh's README values; halved for radiance fields).
+    """Spectrum bins FreSh compares (default: the family's, FreSh's README values: 64 for siren, 128 otherwise).
     FreSh set them for 512-1024 px signals; see BENCHMARKS.md for smaller ones."""
     fresh_side: int = 512
     """FreSh compares spectra on a square of side min(H, W, fresh_side)."""
@@ -188,7 +188,7 @@ class TrainSdfConfig(JsonConfig):
     fresh_seeds: int = 5
     """Untrained fields per candidate whose distances FreSh averages."""
     fresh_crop: Optional[int] = None
-    """Spectrum bins FreSh compares (default: the family's, FreSh's README values; halved for radiance fields).
+    """Spectrum bins FreSh compares (default: the family's, FreSh's README values: 64 for siren, 128 otherwise).
     FreSh set them for 512-1024 px signals; see BENCHMARKS.md for smaller ones."""
     fresh_grid: int = 64
     """FreSh compares spectra of the SDF sampled on a fresh_grid^3 grid."""

@@ -147,6 +147,10 @@ class NerfTrainer:
         if not self.checkpoint_path.exists():
             raise ResumeError(f"--resume: no checkpoint at {self.checkpoint_path}")
         tensors, meta = load_checkpoint(self.checkpoint_path)
+        signal = meta.get("field", {}).get("signal", "radiance")
+        if signal != "radiance":
+            raise ResumeError(f"--resume: {self.checkpoint_path} holds an {signal} field (written by apps/train_"
+                              f"{signal}.py), not a radiance field; start a new run with another --output")
         if meta.get("field", {}).get("type") != self.config.field:
             raise ResumeError(
                 f"--resume: {self.checkpoint_path} holds a {meta.get('field', {}).get('type')!r} field, "

@@ -5,24 +5,25 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+def flag(name: str, group: str = "") -> str:
+    """The command-line flag of an option; ``group``: the prefix of a nested settings group, e.g. "fit."."""
+    return "--" + group + name.replace("_", "-")
 
 
-def check_positive(config, names: Iterable[str]) -> None:
+def check_positive(config, names: Iterable[str], group: str = "") -> None:
     """Each named option must be > 0 where it is set (None means "the default")."""
     for name in names:
         value = getattr(config, name)
         if value is not None and not value > 0:
-            raise ValueError(f"{flag(name)} must be positive, got {value}")
+            raise ValueError(f"{flag(name, group)} must be positive, got {value}")
 
 
-def check_non_negative(config, names: Iterable[str]) -> None:
+def check_non_negative(config, names: Iterable[str], group: str = "") -> None:
     """Each named option must be >= 0 (0 switches the thing off)."""
     for name in names:
         value = getattr(config, name)
         if value is not None and not value >= 0:
-            raise ValueError(f"{flag(name)} must be 0 or more, got {value}")
+            raise ValueError(f"{flag(name, group)} must be 0 or more, got {value}")
 
 
 def check_output_folder(output: Path) -> None:

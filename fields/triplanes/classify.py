@@ -7,6 +7,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from fields.train.run_checks import check_non_negative, check_positive
 from fields.triplanes.dataset import TriplaneCollection
 from fields.triplanes.models import ChannelTransformer, PointNet, crop, normalize_channels
 
@@ -32,6 +33,15 @@ class ClassifySettings:
     threads: int = 1
     """Torch threads while training: these models are small, and on a busy machine more threads mostly wait for each
     other (ten times slower with 2 threads than with 1 at a load of 10 on 2 cores)."""
+
+    def check(self) -> None:
+        """Raises ValueError naming the first setting out of range."""
+        check_positive(self, ["epochs", "batch_size", "lr", "width", "layers", "heads", "threads"], "settings.")
+        check_non_negative(self, ["weight_decay", "crop_margin", "point_jitter"], "settings.")
+        if self.width % self.heads:
+            raise ValueError(f"--settings.width ({self.width}) must be a multiple of --settings.heads ({self.heads})")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"--settings.test-fraction must lie between 0 and 1, got {self.test_fraction}")
 
 
 def _fit(model: nn.Module, inputs: Callable[[torch.Tensor, bool], torch.Tensor], labels: torch.Tensor,

@@ -16,6 +16,7 @@ import torch
 from fields.datasets.mesh_sdf import SdfSamples, load_mesh, normalize_mesh, sample_surface
 from fields.models import make_field
 from fields.train.fit_loop import make_optimizer, run_fit
+from fields.train.run_checks import check_non_negative, check_positive
 from fields.train.sdf_trainer import evaluate_sdf
 
 
@@ -49,6 +50,14 @@ class FitSettings:
     """Points sampled on each surface for the fitting Chamfer distance."""
     n_points: int = 1024
     """Surface points stored beside the tri-plane for the point-cloud baseline."""
+
+    def check(self) -> None:
+        """Raises ValueError naming the first setting out of range."""
+        check_positive(self, ["resolution", "channels", "hidden_dim", "n_layers", "first_omega", "steps",
+                              "batch_size", "lr", "pool_size", "truncation", "chamfer_points", "n_points"], "fit.")
+        check_non_negative(self, ["n_frequencies"], "fit.")
+        if self.eval_resolution < 8:
+            raise ValueError(f"--fit.eval-resolution must be at least 8, got {self.eval_resolution}")
 
     def field_options(self) -> dict:
         return dict(resolution=self.resolution, plane_channels=self.channels, reduce="sum",

@@ -74,6 +74,10 @@ def test_export_mesh_errors_are_clear_and_leave_nothing(radiance_checkpoint, tmp
     monkeypatch.setitem(sys.modules, "open3d", None)  # as on a machine without it
     code, err = run(output=tmp_path / "mesh.ply", method="tsdf")
     assert code == 2 and "pip install open3d" in err and "apt-get install libusb-1.0-0" in err
+    code, err = run(output=tmp_path / "mesh.ply", min_component_fraction=2.0)
+    assert code == 2 and "--min-component-fraction must lie in [0, 1]" in err
+    code, err = run(output=tmp_path / "mesh.ply", max_faces=-5)
+    assert code == 2 and "--max-faces must be 0 or more" in err
     assert list(tmp_path.iterdir()) == []
 
 

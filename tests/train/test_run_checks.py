@@ -59,3 +59,17 @@ def test_an_output_that_is_a_file_is_refused(small_config, tmp_path):
     with pytest.raises(ValueError, match="is a file; give a folder for the outputs"):
         NerfTrainer(small_config(output=taken))
     assert taken.read_text() == "keep me"
+
+
+def test_resuming_a_run_of_another_signal_names_it(small_config, tmp_path):
+    import torch
+
+    from fields.models import make_field
+    from fields.train.checkpointing import save_training_state
+    from fields.train.nerf_trainer import ResumeError
+
+    image_field = make_field("image", "mlp", height=8, width=8)
+    save_training_state(tmp_path / "image_run" / "checkpoints" / "latest.safetensors", image_field, None,
+                        torch.optim.Adam(image_field.parameters()), {"step": 1})
+    with pytest.raises(ResumeError, match="holds an image field .*not a radiance field"):
+        NerfTrainer(small_config(output=tmp_path / "image_run", resume=True))
