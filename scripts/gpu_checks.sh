@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The checks and figures that need a GPU, in stages that each fit a 10-minute call on a lent machine:
 #
-#   DATA_ROOT=path/to/data OUT=results bash scripts/gpu_checks.sh build tests ops profile sdf
+#   bash scripts/gpu_wheels.sh   # here, once: the wheels the device image lacks, into .whl/ (carried)
+#   DATA_ROOT=path/to/data OUT=results bash scripts/gpu_checks.sh deps build tests ops profile sdf
 #   DATA_ROOT=path/to/data OUT=results bash scripts/gpu_checks.sh build lego viewer
 #   PHOTOS="astronaut coffee" OUT=results bash scripts/gpu_checks.sh build fresh-siren  # then 3 more pairs
 #
@@ -18,6 +19,10 @@ stage() { echo "[$(($(date +%s) - start)) s] $1"; }
 for step in "$@"; do
     stage "$step"
     case $step in
+    deps)  # the packages the device image lacks, from the carried .whl/ (scripts/gpu_wheels.sh)
+        python3 -m pip install -q --no-index --find-links .whl tyro trimesh libigl viser >"$OUT/deps.log" 2>&1 ||
+            { tail -20 "$OUT/deps.log"; exit 1; }
+        ;;
     build)
         arch=$(python3 -c "import torch; print('%d.%d' % torch.cuda.get_device_capability())")
         TORCH_CUDA_ARCH_LIST=$arch MAX_JOBS=$(nproc) python3 setup.py build_ext --inplace >"$OUT/build.log" 2>&1 ||
@@ -71,7 +76,7 @@ for step in "$@"; do
         grep -v '^ *[]{}"[]' "$OUT/fresh_siren_512.txt" | tail -8
         ;;
     *)
-        echo "unknown stage $step (build tests ops profile sdf lego viewer rbf-lego fresh-siren)"
+        echo "unknown stage $step (deps build tests ops profile sdf lego viewer rbf-lego fresh-siren)"
         exit 2
         ;;
     esac
