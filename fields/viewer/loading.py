@@ -5,6 +5,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from fields.io import run_checkpoint
 from fields.viewer.server import ViewerError
 
 
@@ -20,13 +21,10 @@ class ViewerInput:
 
 def resolve_checkpoint(path: Path) -> Path:
     """A checkpoint file, or a run folder holding checkpoints/latest.safetensors."""
-    path = Path(path)
-    if path.is_dir():
-        latest = path / "checkpoints" / "latest.safetensors"
-        if latest.is_file():
-            return latest
-        raise ViewerError(f"{path} is a folder without checkpoints/latest.safetensors; pass --checkpoint "
-                          "RUN/checkpoints/latest.safetensors (written by apps/train_*.py)")
+    try:
+        path = run_checkpoint(path)
+    except FileNotFoundError as error:  # a folder without a checkpoint
+        raise ViewerError(str(error)) from None
     if path.suffix == "":
         path = path.with_name(path.name + ".safetensors")
     if not path.is_file():
