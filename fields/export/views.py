@@ -16,13 +16,15 @@ from fields.render.camera import PinholeCamera
 def training_cameras(meta: dict, aabb: torch.Tensor, data_root: Optional[Path] = None, downscale: int = 4,
                      max_views: int = 0) -> list[PinholeCamera]:
     """The train-split cameras (every k-th so that at most ``max_views`` remain; 0 = all), ``downscale`` times
-    smaller than the images; else :func:`sphere_cameras` (with a note on stderr)."""
+    smaller than the images; else :func:`sphere_cameras` (with a note on stderr): at most 64 (or ``max_views``),
+    of 512 / ``downscale`` pixels."""
     try:
         scene = load_scene(_scene_path(meta, data_root), "train")
     except (SceneNotFoundError, SceneFormatError, FileNotFoundError, KeyError) as error:
-        print(f"note: the training scene was not found ({error}); rendering 64 views around the box instead",
-              file=sys.stderr)
-        return sphere_cameras(aabb, 64, 128)
+        count, size = min(64, max_views or 64), max(16, 512 // downscale)
+        print(f"note: the training scene was not found ({error}); rendering {count} views of {size}x{size} around "
+              f"the box instead", file=sys.stderr)
+        return sphere_cameras(aabb, count, size)
     every = max(1, math.ceil(scene.num_images / max_views)) if max_views else 1
     cameras = []
     for index in range(0, scene.num_images, every):

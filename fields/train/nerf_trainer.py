@@ -76,6 +76,12 @@ def resolve_output(config: TrainNerfConfig, scene_name: str) -> Path:
     return runs / time.strftime("%Y%m%d-%H%M%S")
 
 
+def _changed_options(saved: dict, asked: dict) -> list[str]:
+    """Names of the field options (backbone options included) that differ between two field configs."""
+    flat = [{**{k: v for k, v in c.items() if k != "backbone"}, **c.get("backbone", {})} for c in (saved, asked)]
+    return sorted(k for k in set(flat[0]) | set(flat[1]) if flat[0].get(k) != flat[1].get(k))
+
+
 class NerfTrainer:
     def __init__(self, config: TrainNerfConfig, callbacks: TrainingCallbacks | None = None):
         config.check()
@@ -118,6 +124,9 @@ class NerfTrainer:
         self.distilled_from = None  # a PVD student's teacher (apps/convert.py), kept by every resume and save
         if config.resume:
             self._resume()
+            if self._finished():
+                raise ResumeError(f"--resume: {self.output} has already spent this budget (step {self.step}, "
+                                  f"{self.elapsed:.0f} s of training); raise --max-steps or --max-time to train on")
 
     # ----------------------------------------------------------------- setup
     def _select_fresh(self, aabb: list[float], field_options: dict):
@@ -162,6 +171,11 @@ class NerfTrainer:
                 f"{self.scene_name!r}; start a new run with another --output"
             )
         field, grid, _ = load_field(self.checkpoint_path, self.device)
+        changed = _changed_options(field.config, self.field.config)
+        if changed:
+            raise ResumeError(f"--resume: {self.checkpoint_path} holds a field built with other options "
+                              f"({', '.join(changed)} differ); resume with the options the run started with (its "
+                              f"config.json), or start a new run with another --output")
         self.field.load_state_dict(field.state_dict())
         if (grid.resolution, grid.levels) != (self.grid.resolution, self.grid.levels):
             # The checkpoint's grid is what the field was trained (or, for a PVD student, distilled) with.
@@ -313,7 +327,11 @@ class NerfTrainer:
         print(f"checkpoint: {self.checkpoint_path} (step {self.step}, {self.elapsed:.0f} s of training)")
         final = None
         if not interrupted and c.eval_every > 0:
-            final = self.validate(every=c.eval_every)
+            try:
+                final = self.validate(every=c.eval_every)
+            except KeyboardInterrupt:
+                print("interrupted: final evaluation skipped (the checkpoint is saved; apps/eval.py evaluates it)")
+                return TrainResult(self.output, self.step, self.elapsed, None)
             final |= {"split": "val", "every": c.eval_every, "background": "white", "step": self.step,
                       "train_seconds": self.elapsed, "num_parameters": self.field.num_parameters(),
                       "size_mb": self.field.size_mb()} | fresh

@@ -1,6 +1,7 @@
 """Checks of a run's options and of its run folder, made before any data is loaded or any step is taken: a bad
 flag fails at once with a message that names it (not with a traceback minutes into training), and a folder that
 already holds a trained run is never written over."""
+import os
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -27,9 +28,16 @@ def check_non_negative(config, names: Iterable[str], group: str = "") -> None:
 
 
 def check_output_folder(output: Path) -> None:
-    """``output`` is a folder or can become one."""
-    if Path(output).exists() and not Path(output).is_dir():
+    """``output`` is a folder or can become one, where this user may write."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; give a folder for the outputs")
+    existing = output.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--output {output}: cannot write in {existing} (read-only, or no permission); choose "
+                         f"another folder")
 
 
 def check_run_folder(output: Optional[Path], resume: bool = False, can_resume: bool = False) -> None:

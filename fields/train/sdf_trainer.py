@@ -76,7 +76,12 @@ class SdfTrainer:
                             {"mesh_path": str(Path(c.mesh).resolve()), "normalization": self.normalization.to_json(),
                              "step": fit["steps"], "train_seconds": fit["train_seconds"], "config": c.to_json()})
         self.field.eval()
-        metrics = evaluate_sdf(self.field.sdf, self.mesh, c.eval_resolution, self.device)
+        try:
+            metrics = evaluate_sdf(self.field.sdf, self.mesh, c.eval_resolution, self.device)
+        except KeyboardInterrupt:  # the evaluation grid can take minutes at high --eval-resolution
+            print(f"interrupted: evaluation skipped; the field is saved in {self.output}/checkpoints")
+            write_json(self.output / "metrics.json", fit)
+            return fit
         metrics |= {**fit, "field": c.field, "field_config": self.field.config,
                     "num_parameters": self.field.num_parameters(), "size_mb": self.field.size_mb(),
                     "mesh": str(c.mesh)}

@@ -121,3 +121,12 @@ def test_a_failed_write_leaves_no_partial_file(radiance_field, tmp_path, monkeyp
     with pytest.raises(OSError, match="disk full"):
         export_field_mesh(radiance_field, tmp_path / "mesh.ply", resolution=32)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_views_around_the_box_follow_views_and_downscale_when_the_scene_is_gone(tmp_path, capsys):
+    from fields.export.views import training_cameras
+
+    gone = {"scene": "moved_away", "scene_path": str(tmp_path / "moved_away")}
+    cameras = training_cameras(gone, torch.tensor([-1.0, -1, -1, 1, 1, 1]), tmp_path, downscale=8, max_views=3)
+    assert len(cameras) == 3 and (cameras[0].width, cameras[0].height) == (64, 64)
+    assert "rendering 3 views of 64x64 around the box" in capsys.readouterr().err

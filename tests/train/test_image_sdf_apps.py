@@ -150,3 +150,17 @@ def test_a_folder_given_as_image_or_mesh_is_named_as_such(tmp_path):
         load_image(tmp_path)
     with pytest.raises(MeshLoadError, match="is a folder"):
         load_mesh(tmp_path)
+
+
+def test_ctrl_c_during_the_sdf_evaluation_keeps_the_field_and_the_fit_figures(open_sphere, tmp_path, monkeypatch):
+    from fields.train import sdf_trainer
+
+    def interrupted_evaluation(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sdf_trainer, "evaluate_sdf", interrupted_evaluation)
+    config = TrainSdfConfig(mesh=open_sphere, max_steps=4, output=tmp_path / "run", progress=False, device="cpu",
+                            pool_size=1 << 12, batch_size=256, field_options=TINY_HASH)
+    assert sdf_trainer.SdfTrainer(config).run()["steps"] == 4
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 4
+    assert (tmp_path / "run" / "checkpoints" / "latest.safetensors").exists()

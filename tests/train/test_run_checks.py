@@ -73,3 +73,22 @@ def test_resuming_a_run_of_another_signal_names_it(small_config, tmp_path):
                         torch.optim.Adam(image_field.parameters()), {"step": 1})
     with pytest.raises(ResumeError, match="holds an image field .*not a radiance field"):
         NerfTrainer(small_config(output=tmp_path / "image_run", resume=True))
+
+
+def test_resume_refuses_other_field_options_and_a_spent_budget(small_config):
+    from fields.train.nerf_trainer import ResumeError
+
+    NerfTrainer(small_config(max_steps=2)).run()
+    other = dict(small_config().field_options, log2_hashmap_size=12)
+    with pytest.raises(ResumeError, match="other options \\(log2_hashmap_size differ\\)"):
+        NerfTrainer(small_config(max_steps=4, resume=True, field_options=other))
+    with pytest.raises(ResumeError, match="already spent this budget \\(step 2"):
+        NerfTrainer(small_config(max_steps=2, resume=True))
+
+
+def test_an_output_where_nothing_can_be_written_is_refused(small_config, tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as for a read-only folder (root ignores chmod)
+    with pytest.raises(ValueError, match="cannot write in"):
+        NerfTrainer(small_config(output=tmp_path / "new" / "run"))
