@@ -3,15 +3,11 @@ baseline (PointNet on points of the same meshes) on one split; write metrics.jso
 
     python apps/classify_triplanes.py --triplanes outputs/triplanes --epochs 100
 """
-import json
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
-import tyro
-
-from fields.train.run_checks import check_positive
+from fields.run import check_positive, run_app, user_errors, write_json
 from fields.triplanes.classify import ClassifySettings, classify
 from fields.triplanes.confusion_image import save_confusion_png
 from fields.triplanes.dataset import TriplaneCollection
@@ -30,13 +26,10 @@ class ClassifyTriplanesConfig:
 
 def main(config: ClassifyTriplanesConfig) -> int:
     settings = config.settings if config.epochs is None else replace(config.settings, epochs=config.epochs)
-    try:
+    with user_errors():
         check_positive(config, ["epochs"])
         settings.check()
         collection = TriplaneCollection.load(config.triplanes)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     output = config.output or config.triplanes / "classification"
     print(f"{len(collection.labels)} shapes, {len(collection.classes)} classes, tri-planes "
           f"{list(collection.planes.shape[1:])}; training {settings.epochs} epochs")
@@ -48,10 +41,10 @@ def main(config: ClassifyTriplanesConfig) -> int:
                            output / f"confusion_{model}.png")
         print(f"{model}: test accuracy {accuracy:.3f} ({result['test_shapes']} shapes), "
               f"{result[model]['train_seconds']:.0f} s of training")
-    (output / "metrics.json").write_text(json.dumps(result, indent=1))
+    write_json(output / "metrics.json", result)
     print(f"metrics and confusion matrices in {output}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(tyro.cli(ClassifyTriplanesConfig, description=__doc__)))
+    run_app(main, ClassifyTriplanesConfig, __doc__)

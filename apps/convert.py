@@ -7,20 +7,13 @@
 The student is an ordinary checkpoint: eval.py, render.py, view.py, export_mesh.py and train_nerf.py --resume
 read it; its config.json records the teacher.
 """
-import sys
-
-import tyro
-
-from fields.datasets import SceneFormatError, SceneNotFoundError
-from fields.distill import ConvertConfig, ConvertError, Distiller
+from fields.distill import ConvertConfig, Distiller
+from fields.run import run_app, user_errors
 
 
 def main(config: ConvertConfig) -> int:
-    try:
+    with user_errors():  # ConvertError, scene errors and bad options are ValueError or FileNotFoundError
         distiller = Distiller(config)
-    except (ConvertError, SceneNotFoundError, SceneFormatError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     result = distiller.run()
     teacher_psnr = result.teacher["psnr"]
     if result.final_metrics is not None:
@@ -32,4 +25,4 @@ def main(config: ConvertConfig) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(tyro.cli(ConvertConfig, description=__doc__)))
+    run_app(main, ConvertConfig, __doc__)

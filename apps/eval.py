@@ -2,21 +2,15 @@
 
     python apps/eval.py --checkpoint outputs/lego/hash/RUN/checkpoints/latest.safetensors --split val
 """
-import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
 import torch
-import tyro
 
-from fields.datasets import SceneFormatError, SceneNotFoundError, find_scene, load_scene
-from fields.io import run_checkpoint
-from fields.train.checkpointing import load_field
-from fields.train.evaluation import evaluate_views
-from fields.train.nerf_trainer import resolve_device
-from fields.train.run_checks import check_output_folder, check_positive
+from fields.datasets import load_scene
+from fields.run import (RunFolder, check_positive, checkpoint_path, evaluate_views, load_field, resolve_device,
+                        run_app, trained_scene, user_errors, write_json)
 
 
 @dataclass
@@ -35,44 +29,33 @@ class EvalConfig:
     downscale: int = 1
 
 
-def locate_scene(config: EvalConfig, meta: dict) -> Path:
-    """The scene asked for; else the one the checkpoint was trained on, where it was, or found by its name."""
-    if config.scene is not None:
-        return find_scene(config.scene, config.data_root)
-    trained_on = Path(meta.get("scene_path", ""))
-    if config.data_root is None and meta.get("scene_path") and trained_on.is_dir():
-        return trained_on
-    return find_scene(meta["scene"], config.data_root)
-
-
 def main(config: EvalConfig) -> int:
-    device = resolve_device(config.device)
-    try:
+    torch.set_grad_enabled(False)
+    with user_errors():  # scene, checkpoint and option errors
         check_positive(config, ["every", "downscale"])
-        checkpoint = run_checkpoint(config.checkpoint)
-        output = config.output or checkpoint.resolve().parent.parent / f"eval_{config.split}"
-        check_output_folder(output)
+        checkpoint = checkpoint_path(config.checkpoint)
+        output = config.output or RunFolder.of(checkpoint).file(f"eval_{config.split}")
+        RunFolder(output).check_writable()
+        device = resolve_device(config.device)
         field, grid, meta = load_field(checkpoint, device)
         if field.signal != "radiance":
             raise ValueError(f"{config.checkpoint} holds a {field.signal} field; eval.py evaluates radiance fields "
                              "(image and SDF metrics are in the metrics.json of their training run)")
-        scene = load_scene(locate_scene(config, meta), config.split, downscale=config.downscale)
-    except (SceneNotFoundError, SceneFormatError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        scene_path = trained_scene(meta, config.scene, config.data_root)
+        scene = load_scene(scene_path, config.split, downscale=config.downscale)
+    print(f"evaluating {checkpoint} (step {meta.get('step')}) on the {config.split} split of {scene_path}")
     indices = list(range(0, scene.num_images, config.every))
     render = meta["render"]
     result = evaluate_views(field, grid, scene, indices, render["render_step_size"], render["cone_angle"], device,
-                            image_dir=output)
+                            image_dir=output, progress=True)
     metrics = result["mean"] | {"split": config.split, "every": config.every, "background": "white",
-                                "checkpoint": str(checkpoint), "step": meta.get("step"),
+                                "scene": str(scene_path), "checkpoint": str(checkpoint), "step": meta.get("step"),
                                 "lpips": None, "per_view": result["views"]}
-    (output / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    print(f"{config.split}: {len(indices)} views, PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f} "
-          f"(white background); images and metrics.json in {output}")
+    write_json(output / "metrics.json", metrics)
+    print(f"{config.split} of {scene_path.name}: {len(indices)} views, PSNR {metrics['psnr']:.2f} dB, SSIM "
+          f"{metrics['ssim']:.4f} (white background); images and metrics.json in {output}")
     return 0
 
 
 if __name__ == "__main__":
-    torch.set_grad_enabled(False)
-    sys.exit(main(tyro.cli(EvalConfig, description=__doc__)))
+    run_app(main, EvalConfig, __doc__)

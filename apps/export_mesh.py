@@ -6,25 +6,18 @@ Marching cubes on the density (radiance fields; the threshold is chosen automati
 renders put the surface, or give --threshold) or on the zero level (SDF fields, written back in the coordinates of
 the original mesh). --method tsdf / poisson go through Open3D (pip install open3d).
 """
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
 import torch
-import tyro
 
 from fields.export import ExportError, export_field_mesh
-from fields.export.cleanup import decimate, remove_small_components
-from fields.export.colors import vertex_normals
-from fields.export.open3d_meshing import poisson_reconstruction, require_open3d, tsdf_fusion
-from fields.export.point_cloud import merge, points_from_view, remove_outliers
+from fields.export.open3d_meshing import export_open3d_mesh, require_open3d
 from fields.export.views import training_cameras
-from fields.export.writers import MESH_FORMATS, check_output_path, write_mesh
-from fields.io import run_checkpoint
-from fields.train.checkpointing import load_field
-from fields.train.nerf_trainer import resolve_device
-from fields.train.run_checks import check_non_negative, check_positive
+from fields.export.writers import MESH_FORMATS, check_output_path
+from fields.run import (RunFolder, check_non_negative, check_positive, checkpoint_path, load_field, resolve_device,
+                        run_app, user_errors)
 
 
 @dataclass
@@ -44,7 +37,7 @@ class ExportMeshConfig:
     min_component_fraction: float = 0.01
     """Drop disconnected pieces with fewer faces than this fraction of the largest piece (0 keeps all)."""
     max_faces: int = 0
-    """Decimate to at most this many faces (0: keep all)."""
+    """Decimate to at most this many faces (0: keep all); a warning says so when the surface cannot go that low."""
     colors: bool = True
     """Vertex colours from the colour head (radiance fields)."""
     skip_empty: bool = True
@@ -58,14 +51,15 @@ class ExportMeshConfig:
 
 
 def main(config: ExportMeshConfig) -> int:
-    try:
+    torch.set_grad_enabled(False)
+    with user_errors(ExportError, FileNotFoundError, ValueError):
         check_positive(config, ["resolution", "views", "downscale"])
         check_non_negative(config, ["max_faces"])
         if not 0 <= config.min_component_fraction <= 1:
             raise ValueError(f"--min-component-fraction must lie in [0, 1], got {config.min_component_fraction}")
-        checkpoint = run_checkpoint(config.checkpoint)
+        checkpoint = checkpoint_path(config.checkpoint)
         field, grid, meta = load_field(checkpoint, resolve_device(config.device))
-        output = config.output or checkpoint.resolve().parent.parent / "export" / "mesh.ply"
+        output = config.output or RunFolder.of(checkpoint).file("export") / "mesh.ply"
         if config.method == "marching-cubes":
             result = export_field_mesh(field, output, config.resolution, config.threshold, config.crop,
                                        grid if config.skip_empty else None,
@@ -77,39 +71,19 @@ def main(config: ExportMeshConfig) -> int:
             print(f"{result.path}: {result.n_vertices} vertices, {result.n_faces} faces; {kind} level "
                   f"{result.threshold:.4g} ({how}); {'x'.join(map(str, result.resolution))} samples in "
                   f"{result.seconds['total']:.1f} s")
-        else:
-            export_with_open3d(config, field, grid, meta, output)
-    except (ExportError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+            return 0
+        if field.signal != "radiance":
+            raise ExportError(f"--method {config.method} renders depth maps, which needs a radiance field; this "
+                              f"checkpoint holds a {field.signal} field (use --method marching-cubes)")
+        output = check_output_path(output, MESH_FORMATS)
+        require_open3d()  # before rendering anything
+        cameras = training_cameras(meta, field.aabb, config.data_root, config.downscale, config.views)
+        n_vertices, n_faces = export_open3d_mesh(config.method, field, grid, cameras,
+                                                 meta["render"]["render_step_size"], output, config.resolution,
+                                                 config.min_component_fraction, config.max_faces, config.colors)
+    print(f"{output}: {n_vertices} vertices, {n_faces} faces ({config.method}, {len(cameras)} views)")
     return 0
 
 
-def export_with_open3d(config: ExportMeshConfig, field, grid, meta: dict, output: Path) -> None:
-    if field.signal != "radiance":
-        raise ExportError(f"--method {config.method} renders depth maps, which needs a radiance field; this "
-                          f"checkpoint holds a {field.signal} field (use --method marching-cubes)")
-    output = check_output_path(output, MESH_FORMATS)
-    require_open3d()  # before rendering anything
-    cameras = training_cameras(meta, field.aabb, config.data_root, config.downscale, config.views)
-    step = meta["render"]["render_step_size"]
-    if config.method == "tsdf":
-        extent = float((field.aabb[3:] - field.aabb[:3]).max())
-        vertices, faces, colors = tsdf_fusion(field, grid, cameras, step, voxel_size=extent / config.resolution)
-    else:
-        cloud = remove_outliers(merge(points_from_view(field, grid, camera, step) for camera in cameras))
-        vertices, faces, colors = poisson_reconstruction(cloud)
-    vertices, faces, source = remove_small_components(vertices, faces, config.min_component_fraction)
-    vertices, faces, decimated_source = decimate(vertices, faces, config.max_faces)
-    colors = colors[source][decimated_source]
-    if len(faces) == 0:
-        raise ExportError(f"--method {config.method} produced an empty mesh; check that the field renders the "
-                          "object from the training views (apps/eval.py), or use --method marching-cubes")
-    write_mesh(output, vertices, faces, colors if config.colors else None,
-               vertex_normals(vertices, faces))
-    print(f"{output}: {len(vertices)} vertices, {len(faces)} faces ({config.method}, {len(cameras)} views)")
-
-
 if __name__ == "__main__":
-    torch.set_grad_enabled(False)
-    sys.exit(main(tyro.cli(ExportMeshConfig, description=__doc__)))
+    run_app(main, ExportMeshConfig, __doc__)

@@ -6,22 +6,17 @@
 Every pixel that renders at least 90 % opaque becomes a point at its expected depth, with its colour and a normal
 from the depth map (facing the camera); statistical outliers are removed; at most --num-points are kept.
 """
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
 import torch
-import tyro
 
 from fields.export import ExportError
-from fields.export.point_cloud import merge, points_from_view, remove_outliers, subsample
+from fields.export.point_cloud import export_point_cloud
 from fields.export.views import training_cameras
-from fields.export.writers import check_output_path, write_point_cloud
-from fields.io import run_checkpoint
-from fields.train.checkpointing import load_field
-from fields.train.nerf_trainer import resolve_device
-from fields.train.run_checks import check_positive
+from fields.export.writers import check_output_path
+from fields.run import RunFolder, check_positive, checkpoint_path, load_field, resolve_device, run_app, user_errors
 
 
 @dataclass
@@ -45,34 +40,23 @@ class ExportPointCloudConfig:
 
 
 def main(config: ExportPointCloudConfig) -> int:
-    try:
+    torch.set_grad_enabled(False)
+    with user_errors(ExportError, FileNotFoundError, ValueError):
         check_positive(config, ["num_points", "views", "downscale", "outlier_std"])
         if not 0 <= config.min_opacity <= 1:
             raise ValueError(f"--min-opacity must lie in [0, 1], got {config.min_opacity}")
-        checkpoint = run_checkpoint(config.checkpoint)
+        checkpoint = checkpoint_path(config.checkpoint)
         field, grid, meta = load_field(checkpoint, resolve_device(config.device))
         if field.signal != "radiance":
             raise ExportError(f"{config.checkpoint} holds a {field.signal} field; point clouds come from rendered "
                               "depth of radiance fields (for an SDF field use apps/export_mesh.py)")
-        output = check_output_path(config.output or checkpoint.resolve().parent.parent / "export" /
-                                   "points.ply", (".ply",))
+        output = check_output_path(config.output or RunFolder.of(checkpoint).file("export") / "points.ply", (".ply",))
         cameras = training_cameras(meta, field.aabb, config.data_root, config.downscale, config.views)
-        step = meta["render"]["render_step_size"]
-        cloud = merge(points_from_view(field, grid, camera, step, min_opacity=config.min_opacity)
-                      for camera in cameras)
-        if len(cloud.points) == 0:
-            raise ExportError(f"no pixel of the {len(cameras)} views renders {config.min_opacity:.0%} opaque; "
-                              "lower --min-opacity or check the field with apps/eval.py")
-        rendered = len(cloud.points)
-        cloud = remove_outliers(subsample(cloud, config.num_points), std_ratio=config.outlier_std)
-        write_point_cloud(output, cloud.points, cloud.colors, cloud.normals)
-    except (ExportError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"{output}: {len(cloud.points)} points ({rendered} opaque pixels in {len(cameras)} views; outliers removed)")
+        written, rendered = export_point_cloud(field, grid, cameras, meta["render"]["render_step_size"], output,
+                                               config.num_points, config.min_opacity, config.outlier_std)
+    print(f"{output}: {written} points ({rendered} opaque pixels in {len(cameras)} views; outliers removed)")
     return 0
 
 
 if __name__ == "__main__":
-    torch.set_grad_enabled(False)
-    sys.exit(main(tyro.cli(ExportPointCloudConfig, description=__doc__)))
+    run_app(main, ExportPointCloudConfig, __doc__)

@@ -7,16 +7,13 @@ Each finished shape is written at once (OUT/<class>/<shape>.safetensors); a reru
 read or whose fit diverges are listed in OUT/summary.json and skipped.
 """
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import tyro
-
+from fields.run import RunFolder, run_app, user_errors
 from fields.triplanes.collection import fit_collection
 from fields.triplanes.fitting import FitSettings
-from fields.train.run_checks import check_output_folder
 
 
 @dataclass
@@ -38,16 +35,13 @@ class FitTriplanesConfig:
 
 
 def main(config: FitTriplanesConfig) -> int:
-    try:
-        check_output_folder(config.output)
+    with user_errors(FileNotFoundError, ValueError, RuntimeError):  # RuntimeError: a Ray cluster that fails
+        RunFolder(config.output).check_writable()
         config.fit.check()
         if config.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {config.workers}")
         summary = fit_collection(config.meshes, config.output, config.fit, config.workers, config.ray,
                                  config.ray_address, config.retry_failed, config.progress)
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     run = summary["this_run"]
     print(json.dumps({k: summary[k] for k in ("fitted", "failed", "mean_iou", "mean_chamfer")}))
     if run["shapes_per_minute"]:
@@ -57,4 +51,4 @@ def main(config: FitTriplanesConfig) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(tyro.cli(FitTriplanesConfig, description=__doc__)))
+    run_app(main, FitTriplanesConfig, __doc__)

@@ -2,14 +2,11 @@
 
     python apps/make_shapes.py --output data/shapes --per-class 20
 """
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import tyro
-
 from fields.datasets.shapes import SHAPE_CLASSES, write_collection
-from fields.train.run_checks import check_output_folder
+from fields.run import RunFolder, check_positive, run_app, user_errors
 
 
 @dataclass
@@ -23,18 +20,13 @@ class MakeShapesConfig:
 
 
 def main(config: MakeShapesConfig) -> int:
-    if config.per_class < 1:
-        print("error: --per-class must be at least 1", file=sys.stderr)
-        return 2
-    try:
-        check_output_folder(config.output)
+    with user_errors(ValueError):
+        check_positive(config, ["per_class"])
+        RunFolder(config.output).check_writable()
         paths = write_collection(config.output, config.per_class, config.seed, config.classes)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     print(f"wrote {len(paths)} meshes of {len(config.classes)} classes to {config.output}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(tyro.cli(MakeShapesConfig, description=__doc__)))
+    run_app(main, MakeShapesConfig, __doc__)

@@ -3,24 +3,17 @@
     python apps/train_image.py --image photo.png --field hash --max-time 60
     python apps/train_image.py --image photo.png --field ffn --holdout-every 2
 """
-import sys
-
-import tyro
-
-from fields.datasets.image import ImageLoadError
+from fields.run import run_app, user_errors
 from fields.train.config import TrainImageConfig
 from fields.train.image_trainer import ImageTrainer
 
 
 def main(config: TrainImageConfig) -> int:
-    try:
+    with user_errors():  # ImageLoadError and bad options are ValueErrors
         trainer = ImageTrainer(config)
-    except (ImageLoadError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     trainer.run()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(tyro.cli(TrainImageConfig, description=__doc__)))
+    run_app(main, TrainImageConfig, __doc__)

@@ -4,20 +4,19 @@
     python apps/train_nerf.py --scene lego --max-time 120 --output outputs/quick
     python apps/train_nerf.py --scene lego --output outputs/quick --resume
     python apps/train_nerf.py --scene lego --viewer [--viewer-port 7007]   # watch it train in a browser
+
+Ctrl+C, SIGTERM or SIGHUP write a checkpoint (also one every --save-interval seconds); --resume continues it.
 """
-import sys
 import time
 
-import tyro
-
-from fields.datasets import SceneNotFoundError, SceneFormatError
+from fields.run import run_app, user_errors
 from fields.train.config import TrainNerfConfig
-from fields.train.nerf_trainer import NerfTrainer, ResumeError
+from fields.train.nerf_trainer import NerfTrainer
 
 
 def main(config: TrainNerfConfig) -> int:
     viewer = None
-    try:
+    with user_errors():  # scene, resume and option errors (all ValueError or FileNotFoundError)
         link = None
         if config.viewer:
             from fields.viewer import TrainingLink, check_port
@@ -29,18 +28,13 @@ def main(config: TrainNerfConfig) -> int:
             from fields.viewer.training import attach_viewer
 
             viewer = attach_viewer(trainer, link, config.viewer_host, config.viewer_port)
-    except (SceneNotFoundError, SceneFormatError, ResumeError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     try:
         result = trainer.run()
-        print(f"done: {result.step} steps in {result.train_seconds:.0f} s of training; outputs in {result.output}")
+        print(f"done: {result.step} steps in {result.train_seconds:.0f} s; outputs in {result.output}")
         if viewer is not None and config.viewer_wait:
             print(f"the viewer stays open at {viewer.url}; Ctrl+C to quit")
             while True:
                 time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
     finally:
         if viewer is not None:
             viewer.close()
@@ -48,4 +42,4 @@ def main(config: TrainNerfConfig) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(tyro.cli(TrainNerfConfig, description=__doc__)))
+    run_app(main, TrainNerfConfig, __doc__)

@@ -2,24 +2,17 @@
 
     python apps/train_sdf.py --mesh ../shared/data/sdf/bunny.obj --field hash --max-time 60
 """
-import sys
-
-import tyro
-
-from fields.datasets.mesh_sdf import MeshLoadError
+from fields.run import run_app, user_errors
 from fields.train.config import TrainSdfConfig
 from fields.train.sdf_trainer import SdfTrainer
 
 
 def main(config: TrainSdfConfig) -> int:
-    try:
+    with user_errors():  # MeshLoadError and bad options are ValueErrors
         trainer = SdfTrainer(config)
-    except (MeshLoadError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     trainer.run()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(tyro.cli(TrainSdfConfig, description=__doc__)))
+    run_app(main, TrainSdfConfig, __doc__)

@@ -4,13 +4,12 @@
     python apps/view.py --checkpoint outputs/lego/hash/<run> --port 7010
     python apps/view.py --checkpoint RUN --host 0.0.0.0      # reachable from other machines (only when asked)
 """
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import tyro
+from fields.run import resolve_device, run_app, user_errors
 
 
 @dataclass
@@ -34,13 +33,11 @@ class ViewConfig:
 
 
 def main(config: ViewConfig) -> int:
-    import torch
-
     from fields.viewer import Viewer, ViewerError, check_port
     from fields.viewer.loading import load_viewer_input
 
-    device = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
+    with user_errors(ViewerError, ValueError):
+        device = resolve_device(config.device)
         check_port(config.host, config.port)  # before the (slow) loading, so a busy port fails fast
         loaded = load_viewer_input(config.checkpoint, device, with_cameras=config.cameras)
         viewer = Viewer(loaded.field, loaded.grid, render_options=loaded.meta.get("render"), cameras=loaded.cameras,
@@ -48,9 +45,6 @@ def main(config: ViewConfig) -> int:
                         target_fps=config.target_fps, max_frustums=config.max_frustums,
                         output_dir=loaded.run_dir / "viewer", preview_resolution=config.preview_resolution,
                         normalization=loaded.meta.get("normalization"))
-    except ViewerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     preview = getattr(viewer.renderer, "preview", None)
     if preview is not None:
         print(f"moving-frame preview baked once at {preview.resolution}³ in {preview.seconds:.1f} s "
@@ -59,12 +53,9 @@ def main(config: ViewConfig) -> int:
     try:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
     finally:
         viewer.close()
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(tyro.cli(ViewConfig, description=__doc__)))
+    run_app(main, ViewConfig, __doc__)

@@ -57,7 +57,7 @@ def timing(args) -> None:
 
 def one_export(args) -> None:
     from fields.export import export_field_mesh
-    from fields.train.checkpointing import load_field
+    from fields.run.checkpoint import load_field
 
     field, grid, meta = load_field(args.checkpoint)
     with tempfile.TemporaryDirectory() as folder:
@@ -78,7 +78,7 @@ def lego_depth(args) -> None:
     from fields.export.volume import VolumeGrid, occupied_cells, sample_volume
     from fields.ops.rasterize import rasterize
     from fields.render.camera import PinholeCamera, render_camera
-    from fields.train.checkpointing import load_field
+    from fields.run.checkpoint import load_field
 
     field, grid, meta = load_field(args.checkpoint)
     scene_path = Path(meta["scene_path"]) if Path(meta.get("scene_path", "")).is_dir() else find_scene(meta["scene"])
@@ -164,7 +164,7 @@ def bunny(args) -> None:
 
     from fields.export import export_field_mesh
     from fields.geometry_metrics import chamfer_distance
-    from fields.train.checkpointing import load_field
+    from fields.run.checkpoint import load_field
 
     field, _, meta = load_field(args.checkpoint)
     truth = trimesh.load(args.mesh or meta["mesh_path"], force="mesh")

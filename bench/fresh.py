@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -41,7 +40,8 @@ from fields.datasets.image import load_image
 from fields.init import FAMILIES, select_for_image, select_for_views, training_views
 from fields.train.config import TrainImageConfig, TrainNerfConfig
 from fields.train.image_trainer import ImageTrainer
-from fields.train.nerf_trainer import NerfTrainer, resolve_device
+from fields.run import resolve_device
+from fields.train.nerf_trainer import NerfTrainer
 
 # Eight distinct photographs that ship with skimage (``cat`` is ``chelsea`` again, so it is not among them).
 PHOTOS = ["astronaut", "coffee", "chelsea", "camera", "rocket", "immunohistochemistry", "coins", "moon"]

@@ -16,7 +16,7 @@ import torch
 from bench.timing import print_results, synchronize
 from fields.datasets import find_scene, image_rays, load_scene
 from fields.render.volume import render_rays, render_rays_reference
-from fields.train.checkpointing import load_field
+from fields.run.checkpoint import load_field
 
 
 @torch.no_grad()

@@ -43,7 +43,7 @@ def main() -> None:
         trainer.elapsed += time.perf_counter() - start
         if trainer.elapsed >= marks[0]:
             marks.pop(0)
-            metrics = trainer.validate(every=args.every)
+            metrics = trainer.evaluate(every=args.every)
             rows.append({"train_s": round(trainer.elapsed, 1), "steps": trainer.step, "val_psnr": metrics["psnr"],
                          "val_ssim": metrics["ssim"], "views": metrics["views"]})
             print(f"  {rows[-1]}", flush=True)

@@ -8,7 +8,7 @@ grid's warm-up), then profiles `--profile-steps` more. Reports per step: wall ti
 GPU busy time, kernel launches and host synchronisations (`.item()`, stream syncs) — on a GPU, a step whose CPU
 time exceeds its GPU time is bound by Python and launch overhead. Also counts the tensor operations a step
 dispatches (views and allocations left out): about one kernel launch each on a GPU, and countable on a CPU too;
-and the host's page faults per step (memory handed back to the kernel and faulted in again, fields.train.host_memory).
+and the host's page faults per step (memory handed back to the kernel and faulted in again, fields.run.host_memory).
 Prints the top ops by device (or CPU) time as a table and all figures as JSON.
 """
 import argparse

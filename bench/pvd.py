@@ -18,7 +18,7 @@ from bench.timing import new_run_folder, print_results
 from fields.datasets import load_scene
 from fields.distill import ConvertConfig, Distiller
 from fields.train.config import TrainNerfConfig
-from fields.train.evaluation import evaluate_views
+from fields.run.evaluation import evaluate_views
 from fields.train.nerf_trainer import NerfTrainer
 
 MARKS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)

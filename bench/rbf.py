@@ -22,12 +22,12 @@ import torch
 from bench.timing import print_results, synchronize
 from fields.models.backbones.rbf import GaussianRbfBackbone
 from fields.train.config import TrainImageConfig, TrainNerfConfig, TrainSdfConfig
-from fields.train.evaluation import render_field_view
-from fields.train.fit_loop import set_cosine_lr
+from fields.run.evaluation import render_field_view
 from fields.train.image_trainer import ImageTrainer
 from fields.train.nerf_trainer import NerfTrainer
-from fields.train.schedule import training_progress
-from fields.train.sdf_trainer import SdfTrainer, evaluate_sdf
+from fields.geometry_metrics import evaluate_sdf
+from fields.run import Budget, cosine, set_lr
+from fields.train.sdf_trainer import SdfTrainer
 
 IMAGES = ("astronaut", "coffee", "chelsea", "camera")
 GRID_OPTIONS = ("n_levels", "n_features_per_level", "log2_hashmap_size", "base_resolution", "finest_resolution")
@@ -46,7 +46,7 @@ def fit_with_marks(step_fn, optimizer, budget: float, points: int, evaluate, dev
     rows, step, elapsed = [], 0, 0.0
     while marks:
         start = time.perf_counter()
-        set_cosine_lr(optimizer, training_progress(step, elapsed, 10**9, budget))
+        set_lr(optimizer, cosine(Budget(None, budget).progress(step, elapsed)))
         loss = step_fn()
         optimizer.zero_grad(set_to_none=True)
         if torch.isfinite(loss):
@@ -116,7 +116,7 @@ def bench_lego(args, workdir: Path) -> list[dict]:
             trainer.elapsed += time.perf_counter() - start
             if trainer.elapsed >= marks[0]:
                 marks.pop(0)
-                metrics = trainer.validate(every=10)
+                metrics = trainer.evaluate(every=10)
                 rows.append({"scene": "lego", "field": field, "params_M": trainer.field.num_parameters() / 1e6,
                              "train_s": round(trainer.elapsed, 1), "steps": trainer.step,
                              "val_psnr": round(metrics["psnr"], 2)})

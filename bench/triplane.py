@@ -27,8 +27,9 @@ def _load():
 
 def bench_sdf(args) -> None:
     from fields.train.config import TrainSdfConfig
-    from fields.train.fit_loop import set_cosine_lr
-    from fields.train.sdf_trainer import SdfTrainer, evaluate_sdf
+    from fields.geometry_metrics import evaluate_sdf
+    from fields.run import cosine, set_lr
+    from fields.train.sdf_trainer import SdfTrainer
     from fields.datasets.mesh_sdf import inside
     from fields.geometry_metrics import grid_points
 
@@ -44,7 +45,7 @@ def bench_sdf(args) -> None:
         elapsed, step = 0.0, 0
         while marks:
             start = time.perf_counter()
-            set_cosine_lr(trainer.optimizer, elapsed / args.budget)
+            set_lr(trainer.optimizer, cosine(elapsed / args.budget))
             loss = trainer.loss()
             trainer.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -80,7 +81,7 @@ def bench_nerf(args) -> None:
         trainer.elapsed += time.perf_counter() - start
         if trainer.elapsed >= marks[0]:
             marks.pop(0)
-            metrics = trainer.validate(every=args.every)
+            metrics = trainer.evaluate(every=args.every)
             rows.append({"train_s": round(trainer.elapsed, 1), "steps": trainer.step, "val_psnr": metrics["psnr"],
                          "val_ssim": metrics["ssim"], "views": metrics["views"], "load": _load()})
             print(f"  {rows[-1]}", flush=True)

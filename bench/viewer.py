@@ -27,7 +27,7 @@ from bench.timing import print_results
 from fields.render.camera import PinholeCamera
 from fields.viewer import Viewer
 from fields.viewer.loading import load_viewer_input
-from fields.viewer.protocol_client import ViserProtocolClient
+from bench.viewer_client import ViserProtocolClient
 from fields.viewer.preview_bake import training_view_directions
 from fields.viewer.render_loop import ResolutionControl
 from fields.viewer.renderers import make_renderer

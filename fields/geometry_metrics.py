@@ -2,6 +2,8 @@
 import numpy as np
 import torch
 
+from fields.datasets.mesh_sdf import Mesh, inside, sample_surface
+
 
 def grid_points(resolution: int) -> np.ndarray:
     """[R^3, 3] vertex-centred points of the box [-1, 1]^3, x slowest (matches ``volume[i, j, k]``)."""
@@ -43,8 +45,25 @@ def chamfer_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def sample_mesh_points(vertices: np.ndarray, faces: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
-    from fields.datasets.mesh_sdf import Mesh, sample_surface
 
     if len(faces) == 0:
         return np.zeros((0, 3))
     return sample_surface(Mesh(vertices, faces), count, np.random.default_rng(seed))[0]
+
+
+CHAMFER_POINTS = 100_000
+
+
+def evaluate_sdf(sdf_fn, mesh: Mesh, resolution: int, device, true_inside: np.ndarray | None = None,
+                 chamfer_points: int = CHAMFER_POINTS) -> dict:
+    """IoU of sdf < 0 against the winding-number inside test on a resolution^3 grid, and the Chamfer distance of the
+    marching-cubes surface to the mesh (in normalised units, and relative to the mesh's bounding-box diagonal)."""
+    volume = sdf_volume(sdf_fn, resolution, device)
+    if true_inside is None:
+        true_inside = inside(mesh, grid_points(resolution))
+    iou = occupancy_iou(volume.reshape(-1) < 0.0, true_inside)
+    vertices, faces = zero_level_surface(volume)
+    chamfer = chamfer_distance(sample_mesh_points(vertices, faces, chamfer_points, seed=1),
+                               sample_mesh_points(mesh.vertices, mesh.faces, chamfer_points, seed=2))
+    diagonal = float(np.linalg.norm(mesh.bounds[1] - mesh.bounds[0]))
+    return {"iou": iou, "chamfer": chamfer, "chamfer_relative": chamfer / diagonal, "eval_resolution": resolution}

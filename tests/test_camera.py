@@ -3,7 +3,7 @@ import torch
 
 from fields.datasets import load_scene
 from fields.render.camera import PinholeCamera, render_camera
-from fields.train.evaluation import render_field_view
+from fields.run.evaluation import render_field_view
 
 
 def test_render_camera_matches_scene_view(procedural_scene):

@@ -4,8 +4,7 @@ from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Literal, Optional, Union
 
-from fields.train.config import JsonConfig
-from fields.train.run_checks import check_non_negative, check_positive
+from fields.run.options import JsonConfig, check_non_negative, check_positive
 
 
 @dataclass
@@ -19,7 +18,8 @@ class ConvertConfig(JsonConfig):
     max_steps: Optional[int] = None
     """Step budget (default: 20000 on a GPU; on a CPU a 10-minute budget capped at 20000 steps)."""
     max_time: Optional[float] = None
-    """Wall-clock budget in seconds of the distillation loop (validation and checkpoint writes are not counted)."""
+    """Wall-clock budget in seconds: distillation steps, periodic validation and checkpoint writes (not loading the
+    teacher nor the final evaluation)."""
     active_learning: bool = False
     """PVD-AL: switch on hard poses, hard rays and hard points (each can be switched alone below)."""
     hard_poses: Optional[bool] = None
@@ -83,6 +83,10 @@ class ConvertConfig(JsonConfig):
     """Validate every N steps (default: every 2000 steps, or every 120 s under a time budget)."""
     val_views: int = 3
     """Number of val views for the periodic validation PSNR (0: none)."""
+    val_pixels: int = 4096
+    """Pixels per view the periodic validation renders (a fixed random subset), so it stays cheap at any size."""
+    save_interval: float = 180.0
+    """Write the student's checkpoint every this many seconds, the most a hard kill can lose (0: only at the end)."""
     eval_every: int = 10
     """Final evaluation renders every K-th view of the val split (0 disables it)."""
     progress: bool = True
@@ -90,10 +94,11 @@ class ConvertConfig(JsonConfig):
     def check(self) -> None:
         """Raises ValueError naming the first option out of range."""
         check_positive(self, ["max_steps", "max_time", "lr", "target_samples", "views_per_round", "round_steps",
-                              "hard_ray_pool", "log_every", "val_every"])
+                              "hard_ray_pool", "log_every", "val_every", "val_pixels"])
         check_non_negative(self, ["feature_weight", "sigma_weight", "color_weight", "rgb_weight", "feature_decay",
                                   "hard_pose_ratio", "hard_pose_share", "hard_pose_translation", "hard_pose_rotation",
-                                  "hard_ray_ratio", "hard_point_threshold", "val_views", "eval_every"])
+                                  "hard_ray_ratio", "hard_point_threshold", "val_views", "eval_every",
+                                  "save_interval"])
 
     def level(self, name: str) -> bool:
         """Whether an active-learning level ("hard_poses", "hard_rays", "hard_points") is on."""

@@ -5,16 +5,12 @@ grid, which the student inherits, queries both fields at the same samples and mi
 (:mod:`fields.distill.losses`). The student is saved as an ordinary training checkpoint: eval, render, view,
 export and ``train_nerf.py --resume`` take it like any other.
 """
-import json
-import math
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
-from tqdm import tqdm
 
 from fields.datasets import SceneData, load_scene
 from fields.distill.active import HardRayPool, PoseErrors, hard_poses, significant_points
@@ -23,14 +19,9 @@ from fields.distill.losses import LossWeights, StageSchedule, distillation_loss
 from fields.distill.poses import Orbit, Views
 from fields.distill.render import SharedSamples, render_at
 from fields.distill.teacher import ConvertError, check_target_type, load_teacher, teacher_record, teacher_scene
-from fields.io import run_checkpoint
 from fields.models import make_field
-from fields.train.checkpointing import save_training_state
-from fields.train.bookkeeping import append_jsonl, budget_spent, val_due, val_indices
-from fields.train.evaluation import evaluate_views
-from fields.train.nerf_trainer import CPU_DEFAULT_TIME, DEFAULT_STEPS, MAX_BAD_STEPS, training_device
-from fields.train.run_checks import check_run_folder
-from fields.train.schedule import lr_factor, training_progress
+from fields.run import (Budget, Cadence, PixelSubset, RunFolder, checkpoint_path, evaluate_views, make_optimizer,
+                        running_psnr, save_training_state, scene_fingerprint, set_lr, step_decay, train_loop, training_device)
 
 WEIGHT_DECAY = 1e-6  # as NerfTrainer, so that train_nerf.py --resume continues with the same optimiser
 WARMUP_STEPS = 100
@@ -49,11 +40,12 @@ class Distiller:
     def __init__(self, config: ConvertConfig):
         self.config = c = config
         c.check()
-        check_run_folder(c.output)
+        if c.output is not None:
+            RunFolder(c.output).check_new_run()
         check_target_type(c.to)
         self.device = training_device(c.device)
         torch.manual_seed(c.seed)
-        checkpoint = run_checkpoint(c.checkpoint)  # a run folder stands for its latest checkpoint
+        checkpoint = checkpoint_path(c.checkpoint)  # a run folder stands for its latest checkpoint
         self.teacher, self.grid, teacher_meta = load_teacher(checkpoint, self.device)
         self.teacher_meta = teacher_meta
         self.teacher_info = teacher_record(checkpoint, teacher_meta)
@@ -65,23 +57,23 @@ class Distiller:
         train_views = load_scene(self.scene_path, "train") if self.scene_path is not None else None
         self.val_data = self._val_scene()
         self.scene_name = teacher_meta.get("scene") or (self.scene_path.name if self.scene_path else "unknown")
-        self.output = Path(c.output) if c.output else (
-            Path("outputs") / self.scene_name / c.to / f"{time.strftime('%Y%m%d-%H%M%S')}-from-{self.teacher_info['type']}")
-        self.checkpoint_path = self.output / "checkpoints" / "latest.safetensors"
+        self.run_folder = RunFolder(c.output) if c.output else RunFolder.new(
+            self.scene_name, c.to, suffix=f"-from-{self.teacher_info['type']}")
+        self.output = self.run_folder.path
+        self.checkpoint_path = self.run_folder.checkpoint
 
         aabb = [float(v) for v in self.teacher.aabb.tolist()]
         self.student = make_field("radiance", c.to, aabb=aabb, **c.field_options).to(self.device)
         self.inherited_color_head = c.inherit_color_head and self._inherit_color_head()
-        base_lr = c.lr or type(self.student.backbone).default_lr("radiance")
-        groups = self.student.param_groups(base_lr)
-        for group in groups:
-            group["base_lr"] = group["lr"]
-        self.optimizer = torch.optim.Adam(groups, lr=base_lr, eps=1e-15, weight_decay=WEIGHT_DECAY,
-                                          **({"fused": True} if self.device.type in ("cpu", "cuda") else {}))
+        self.optimizer = make_optimizer(self.student, c.lr or type(self.student.backbone).default_lr("radiance"),
+                                        WEIGHT_DECAY)
 
         self.stages = StageSchedule(c.stage1_end, c.stage2_end)
         self.weights = LossWeights(c.rgb_weight, c.feature_weight, c.sigma_weight, c.color_weight, c.feature_decay)
-        self.max_steps, self.max_time = self._budgets()
+        self.budget = Budget.default(c.max_steps, c.max_time, self.device)
+        self.cadence = Cadence(c.log_every, c.val_every, save_every=None, save_interval=c.save_interval or None)
+        self.val_pixels = (PixelSubset(self.val_data, c.val_views, c.val_pixels, seed=c.seed)
+                           if self.val_data is not None else None)
         self.target_samples = c.target_samples or (1 << 18 if self.device.type == "cuda" else 1 << 16)
         self.n_rays = 1024 if self.device.type == "cuda" else 256
         self.pose_generator = torch.Generator().manual_seed(c.seed)
@@ -96,12 +88,6 @@ class Distiller:
         self.elapsed = 0.0
 
     # ----------------------------------------------------------------- setup
-    def _budgets(self) -> tuple[int, Optional[float]]:
-        c = self.config
-        if c.max_steps is None and c.max_time is None and self.device.type == "cpu":
-            return DEFAULT_STEPS, CPU_DEFAULT_TIME
-        return (c.max_steps or DEFAULT_STEPS), c.max_time
-
     def _val_scene(self) -> Optional[SceneData]:
         if self.scene_path is None or (self.config.val_views <= 0 and self.config.eval_every <= 0):
             return None
@@ -151,10 +137,9 @@ class Distiller:
         c = self.config
         if self.step % c.round_steps == 0:
             self._new_round()
-        progress = training_progress(self.step, self.elapsed, self.max_steps, self.max_time)
+        progress = self.budget.progress(self.step, self.elapsed)
         stage = self.stages.stage(progress)
-        for group in self.optimizer.param_groups:
-            group["lr"] = group["base_lr"] * lr_factor(self.step, progress, WARMUP_STEPS)
+        set_lr(self.optimizer, step_decay(self.step, progress, WARMUP_STEPS))
         self.student.train()
 
         origins, directions, view = self._batch_rays()
@@ -182,8 +167,11 @@ class Distiller:
         self.pose_errors.add(view[from_views], ray_errors[from_views])
         ratio = self.target_samples / len(shared)
         self.n_rays = int(min(max(self.n_rays * ratio, 64), 1 << 18))
-        return {"loss": loss.item(), "stage": stage, **terms, "rgb_mse": float(ray_errors.mean()),
-                "n_samples": len(shared), "n_rays": origins.shape[0], "lr": self.optimizer.param_groups[0]["lr"]}
+        rgb_mse = float(ray_errors.mean())
+        return {"loss": loss.item(), "stage": stage, **terms, "rgb_mse": rgb_mse,
+                "psnr_vs_teacher": running_psnr(rgb_mse), "n_samples": len(shared), "n_rays": origins.shape[0],
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "show": {"stage": stage, "psnr_vs_teacher": f"{running_psnr(rgb_mse):.1f}", "rays": origins.shape[0]}}
 
     # ----------------------------------------------------------------- bookkeeping
     def meta(self) -> dict:
@@ -191,6 +179,7 @@ class Distiller:
         return {
             "scene": self.scene_name,
             "scene_path": str(Path(self.scene_path).resolve()) if self.scene_path else None,
+            "scene_fingerprint": scene_fingerprint(self.scene_path) if self.scene_path else None,
             "step": self.step,
             "train_seconds": self.elapsed,
             "n_rays": self.n_rays,
@@ -202,34 +191,31 @@ class Distiller:
     def save(self) -> None:
         save_training_state(self.checkpoint_path, self.student, self.grid, self.optimizer, self.meta())
 
-    def validate(self, every: Optional[int] = None, count: Optional[int] = None) -> dict:
-        """Student PSNR/SSIM on val views (white background): every K-th view, or the first ``count``."""
-        indices = val_indices(self.val_data.num_images, every, count)
+    def validate(self) -> Optional[dict]:
+        """Periodic validation: student PSNR on a fixed subset of pixels of the first --val-views val views."""
+        if self.val_pixels is None or not self.val_pixels.views:
+            return None
         self.student.eval()
-        return evaluate_views(self.student, self.grid, self.val_data, indices, self.render["render_step_size"],
-                              self.render["cone_angle"], self.device)["mean"]
+        return {"val_psnr": self.val_pixels.psnr(self.student, self.grid, self.render["render_step_size"],
+                                                 self.render["cone_angle"], self.device)}
+
+    def evaluate(self, every: int, progress: bool = False) -> dict:
+        """Student PSNR/SSIM on every K-th val view (white background)."""
+        self.student.eval()
+        return evaluate_views(self.student, self.grid, self.val_data, list(range(0, self.val_data.num_images, every)),
+                              self.render["render_step_size"], self.render["cone_angle"], self.device,
+                              progress=progress)["mean"]
 
     def _write_config(self) -> None:
-        config = self.config.to_json() | {
-            "max_steps": self.max_steps, "max_time": self.max_time, "device": str(self.device),
-            "scene_name": self.scene_name, "field": self.config.to, "teacher": self.teacher_info,
-            "inherited_color_head": self.inherited_color_head, "student_parameters": self.student.num_parameters(),
-        }
-        (self.output / "config.json").write_text(json.dumps(config, indent=1))
-
-    def _log(self, record: dict) -> None:
-        append_jsonl(self.output / "metrics.jsonl", record)
-
-    def _val_due(self, last_val_time: float) -> bool:
-        return val_due(self.step, self.elapsed, last_val_time, self.config.val_every, self.max_time)
-
-    def _finished(self) -> bool:
-        return budget_spent(self.step, self.elapsed, self.max_steps, self.max_time)
+        self.run_folder.write_config(self.config.to_json() | self.budget.to_json() | {
+            "device": str(self.device), "scene_name": self.scene_name, "field": self.config.to,
+            "teacher": self.teacher_info, "inherited_color_head": self.inherited_color_head,
+            "student_parameters": self.student.num_parameters()})
 
     def describe(self) -> str:
         c, t = self.config, self.teacher_info
         levels = [name for name in ("hard_poses", "hard_rays", "hard_points") if c.level(name)]
-        budget = f"{self.max_steps} steps" + (f" or {self.max_time:.0f} s" if self.max_time else "")
+        budget = self.budget.describe()
         same = " (its own type: allowed, distils into a fresh field)" if c.to == t["type"] else ""
         return (f"converting {t['type']} teacher ({t['path']}) to {c.to}{same} on {self.device}: "
                 f"{self.student.num_parameters() / 1e6:.2f} M parameters, budget {budget}, "
@@ -239,50 +225,14 @@ class Distiller:
     # ----------------------------------------------------------------- the loop
     def run(self) -> ConvertResult:
         c = self.config
-        (self.output / "checkpoints").mkdir(parents=True, exist_ok=True)
         self._write_config()
         print(self.describe())
-        bar = tqdm(total=self.max_steps, disable=not c.progress, dynamic_ncols=True, unit="step")
-        bad_steps, last_val_time, interrupted = 0, 0.0, False
-        try:
-            while not self._finished():
-                start = time.perf_counter()
-                stats = self.train_step()
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize()
-                self.elapsed += time.perf_counter() - start
-                bar.update(1)
-                if stats is not None and stats.get("bad"):
-                    bad_steps += 1
-                    warnings.warn(f"step {self.step}: non-finite distillation loss, step skipped")
-                    if bad_steps >= MAX_BAD_STEPS:
-                        raise RuntimeError(f"{MAX_BAD_STEPS} consecutive non-finite losses; try a lower --lr")
-                    continue
-                bad_steps = 0
-                if stats is not None:
-                    psnr = -10.0 * math.log10(max(stats["rgb_mse"], 1e-10))
-                    bar.set_postfix(stage=stats["stage"], loss=f"{stats['loss']:.3g}", psnr_vs_teacher=f"{psnr:.1f}",
-                                    rays=stats["n_rays"], t=f"{self.elapsed:.0f}s", refresh=False)
-                    if self.step % c.log_every == 0:
-                        self._log({"step": self.step, "time": self.elapsed, "psnr_vs_teacher": psnr, **stats})
-                if self.val_data is not None and c.val_views > 0 and self._val_due(last_val_time):
-                    last_val_time = self.elapsed
-                    val = self.validate(count=c.val_views)
-                    self._log({"step": self.step, "time": self.elapsed, "val_psnr": val["psnr"],
-                               "val_ssim": val["ssim"]})
-                    bar.write(f"step {self.step} ({self.elapsed:.0f} s): val PSNR {val['psnr']:.2f} dB on "
-                              f"{c.val_views} views")
-        except KeyboardInterrupt:
-            interrupted = True
-            bar.write("interrupted: writing the student checkpoint before exiting")
-        finally:
-            bar.close()
-        self.save()
+        train_loop(self, self.budget, self.cadence, self.run_folder, progress_bar=c.progress)
         print(f"student checkpoint: {self.checkpoint_path} (step {self.step}, {self.elapsed:.0f} s of distillation)")
         final = None
-        if not interrupted and self.val_data is not None and c.eval_every > 0:
-            final = self.validate(every=c.eval_every) | {
+        if self.val_data is not None and c.eval_every > 0:
+            final = self.evaluate(c.eval_every, progress=c.progress) | {
                 "split": "val", "every": c.eval_every, "background": "white", "step": self.step,
                 "train_seconds": self.elapsed, "teacher_psnr": self.teacher_info["psnr"]}
-            (self.output / "eval_val.json").write_text(json.dumps(final, indent=1))
+            self.run_folder.write_json("eval_val.json", final)
         return ConvertResult(self.output, self.step, self.elapsed, final, self.teacher_info)

@@ -1,11 +1,10 @@
 """Reading the teacher and checking what it is converted into: the inputs that can be wrong, with clear errors."""
-import json
 from pathlib import Path
 from typing import Optional
 
-from fields.datasets import SceneNotFoundError, find_scene
+from fields.datasets import SceneNotFoundError
 from fields.models import field_types
-from fields.train.checkpointing import load_field
+from fields.run import RunFolder, load_field, trained_scene
 
 
 class ConvertError(ValueError):
@@ -37,12 +36,9 @@ def teacher_record(path: Path, meta: dict) -> dict:
     one (eval_val.json beside the checkpoints folder)."""
     path = Path(path).resolve()
     record = {"path": str(path), "type": meta["field"]["type"], "step": meta.get("step"), "psnr": None}
-    evaluation = path.parent.parent / "eval_val.json"
-    if evaluation.is_file():
-        try:
-            record["psnr"] = json.loads(evaluation.read_text()).get("psnr")
-        except json.JSONDecodeError:
-            pass  # the PSNR is informative only
+    evaluation = RunFolder.of(path).read_json("eval_val.json")  # informative only: None when missing
+    if evaluation is not None:
+        record["psnr"] = evaluation.get("psnr")
     if meta.get("distilled_from"):
         record["distilled_from"] = meta["distilled_from"]
     return record
@@ -52,13 +48,10 @@ def teacher_scene(meta: dict, scene: Optional[str], data_root: Optional[Path]) -
     """The scene asked for (an error if it is missing); else the one the teacher was trained on, where it was or
     found by name; None if that cannot be found."""
     if scene is not None:
-        return find_scene(scene, data_root)
-    trained_on = meta.get("scene_path")
-    if data_root is None and trained_on and Path(trained_on).is_dir():
-        return Path(trained_on)
-    if not meta.get("scene"):
+        return trained_scene(meta, scene, data_root)
+    if not (meta.get("scene") or meta.get("scene_path")):
         return None
     try:
-        return find_scene(meta["scene"], data_root)
+        return trained_scene(meta, None, data_root)
     except SceneNotFoundError:
         return None

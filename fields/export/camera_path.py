@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from fields.render.camera import PinholeCamera
+from fields.run.folder import write_json
 
 
 class CameraPathError(ValueError):
@@ -42,8 +43,10 @@ class CameraPath:
         return {"resolution": [width, height], "fps": self.fps, "frames": frames}
 
 
-def save_camera_path(path: Path, camera_path: CameraPath) -> None:
-    Path(path).write_text(json.dumps(camera_path.to_json(), indent=1))
+def save_camera_path(path: Path, camera_path: CameraPath) -> Path:
+    """Writes the file atomically (a reader never sees half of one); the viewer saves its keyframes through here."""
+    write_json(Path(path), camera_path.to_json())
+    return Path(path)
 
 
 def load_camera_path(path: Path) -> CameraPath:

@@ -3,6 +3,8 @@
 Both return (vertices, faces, source), where ``source[i]`` is the input vertex that output vertex i comes from, so
 per-vertex attributes (colours) can follow: ``colors[source]``.
 """
+import warnings
+
 import numpy as np
 import scipy.sparse
 from scipy.sparse.csgraph import connected_components
@@ -38,4 +40,7 @@ def decimate(vertices: np.ndarray, faces: np.ndarray, max_faces: int):
     decimated, decimated_faces, _, born_from = igl.qslim(np.asfortranarray(vertices, dtype=np.float64),
                                                          np.asfortranarray(faces, dtype=np.int32), max_faces)
     kept, new_faces, used = compact(np.asarray(decimated), np.asarray(decimated_faces, dtype=np.int64))
+    if len(new_faces) > max_faces:  # quadric collapse refuses edges whose collapse would break the surface
+        warnings.warn(f"--max-faces {max_faces}: decimation stopped at {len(new_faces)} faces (no further edge could "
+                      f"be collapsed without breaking the surface); the mesh keeps {len(new_faces)} faces")
     return kept, new_faces, np.asarray(born_from)[used]

@@ -11,10 +11,9 @@ vertex colours, write.
 import time
 from dataclasses import dataclass, field as dataclass_field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
-import torch
 
 from fields.export.cleanup import decimate, remove_small_components
 from fields.export.colors import head_on_colors, vertex_normals

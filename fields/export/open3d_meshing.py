@@ -10,8 +10,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from fields.export.point_cloud import PointCloud
-from fields.export.writers import ExportError
+from fields.export.cleanup import decimate, remove_small_components
+from fields.export.colors import vertex_normals
+from fields.export.point_cloud import PointCloud, merge, points_from_view, remove_outliers
+from fields.export.writers import ExportError, write_mesh
 from fields.render.camera import PinholeCamera, render_camera
 
 INSTALL_HINT = ("Open3D is not installed; this export method needs it: pip install open3d "
@@ -83,3 +85,25 @@ def _arrays(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if len(colors) != len(vertices):
         colors = np.full((len(vertices), 3), 0.7, dtype=np.float32)
     return vertices, faces, colors
+
+
+def export_open3d_mesh(method: str, field, grid, cameras: Sequence[PinholeCamera], render_step_size: float,
+                       output, resolution: int, min_component_fraction: float, max_faces: int, colors: bool) -> tuple:
+    """``method`` "tsdf" (fuse the views' depth maps in voxels of the box's longest side / ``resolution``) or
+    "poisson" (reconstruct from the views' point cloud); cleaned like the marching-cubes export and written to
+    ``output``. Returns (vertex count, face count)."""
+    if method == "tsdf":
+        extent = float((field.aabb[3:] - field.aabb[:3]).max())
+        vertices, faces, vertex_colors = tsdf_fusion(field, grid, cameras, render_step_size,
+                                                     voxel_size=extent / resolution)
+    else:
+        cloud = remove_outliers(merge(points_from_view(field, grid, camera, render_step_size) for camera in cameras))
+        vertices, faces, vertex_colors = poisson_reconstruction(cloud)
+    vertices, faces, source = remove_small_components(vertices, faces, min_component_fraction)
+    vertices, faces, decimated_source = decimate(vertices, faces, max_faces)
+    vertex_colors = vertex_colors[source][decimated_source]
+    if len(faces) == 0:
+        raise ExportError(f"--method {method} produced an empty mesh; check that the field renders the object from "
+                          "the training views (apps/eval.py), or use --method marching-cubes")
+    write_mesh(output, vertices, faces, vertex_colors if colors else None, vertex_normals(vertices, faces))
+    return len(vertices), len(faces)

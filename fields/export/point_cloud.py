@@ -1,12 +1,14 @@
 """Point clouds from a radiance field's rendered depth: every pixel that renders opaque becomes a point at its
 expected depth, with the pixel's colour and a normal from the depth map; then outliers are removed."""
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
+from tqdm import tqdm
 
+from fields.export.writers import ExportError, write_point_cloud
 from fields.render.camera import PinholeCamera, render_camera
 
 
@@ -69,3 +71,18 @@ def subsample(cloud: PointCloud, count: int, seed: int = 0) -> PointCloud:
         return cloud
     keep = np.random.default_rng(seed).choice(len(cloud.points), size=count, replace=False)
     return cloud.subset(np.sort(keep))
+
+
+def export_point_cloud(field, grid, cameras: Sequence[PinholeCamera], render_step_size: float, output,
+                       num_points: int, min_opacity: float, outlier_std: float, progress: bool = True) -> tuple:
+    """Renders ``cameras``, keeps at most ``num_points`` opaque pixels as points, drops outliers, writes ``output``
+    (PLY). Returns (points written, opaque pixels rendered)."""
+    views = tqdm(cameras, disable=not progress, unit="view", desc="rendering views")
+    cloud = merge(points_from_view(field, grid, camera, render_step_size, min_opacity=min_opacity) for camera in views)
+    if len(cloud.points) == 0:
+        raise ExportError(f"no pixel of the {len(cameras)} views renders {min_opacity:.0%} opaque; lower "
+                          "--min-opacity or check the field with apps/eval.py")
+    rendered = len(cloud.points)
+    cloud = remove_outliers(subsample(cloud, num_points), std_ratio=outlier_std)
+    write_point_cloud(output, cloud.points, cloud.colors, cloud.normals)
+    return len(cloud.points), rendered

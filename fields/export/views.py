@@ -8,9 +8,10 @@ from typing import Optional
 import numpy as np
 import torch
 
-from fields.datasets import SceneFormatError, SceneNotFoundError, find_scene, load_scene
+from fields.datasets import SceneFormatError, SceneNotFoundError, load_scene
 from fields.export.camera_path import framing_radius, look_at
 from fields.render.camera import PinholeCamera
+from fields.run.scene import trained_scene
 
 
 def training_cameras(meta: dict, aabb: torch.Tensor, data_root: Optional[Path] = None, downscale: int = 4,
@@ -19,7 +20,7 @@ def training_cameras(meta: dict, aabb: torch.Tensor, data_root: Optional[Path] =
     smaller than the images; else :func:`sphere_cameras` (with a note on stderr): at most 64 (or ``max_views``),
     of 512 / ``downscale`` pixels."""
     try:
-        scene = load_scene(_scene_path(meta, data_root), "train")
+        scene = load_scene(trained_scene(meta, None, data_root), "train")
     except (SceneNotFoundError, SceneFormatError, FileNotFoundError, KeyError) as error:
         count, size = min(64, max_views or 64), max(16, 512 // downscale)
         print(f"note: the training scene was not found ({error}); rendering {count} views of {size}x{size} around "
@@ -32,13 +33,6 @@ def training_cameras(meta: dict, aabb: torch.Tensor, data_root: Optional[Path] =
         full = PinholeCamera(scene.c2w[index], scene.width, scene.height, fx, fy, cx, cy)
         cameras.append(full.resized(max(1, scene.width // downscale), max(1, scene.height // downscale)))
     return cameras
-
-
-def _scene_path(meta: dict, data_root: Optional[Path]) -> Path:
-    trained_on = Path(meta.get("scene_path", ""))
-    if data_root is None and meta.get("scene_path") and trained_on.is_dir():
-        return trained_on
-    return find_scene(meta["scene"], data_root)
 
 
 def sphere_cameras(aabb: torch.Tensor, count: int, size: int, fov_y_degrees: float = 40.0) -> list[PinholeCamera]:

@@ -1,4 +1,4 @@
 """Reading and writing project files: checkpoints (safetensors + JSON, atomic, never pickled)."""
-from fields.io.checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, run_checkpoint, save_checkpoint
+from fields.io.checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, save_checkpoint
 
-__all__ = ["CheckpointError", "checkpoint_paths", "load_checkpoint", "run_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointError", "checkpoint_paths", "load_checkpoint", "save_checkpoint"]

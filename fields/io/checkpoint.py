@@ -39,18 +39,6 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
 
 
-def run_checkpoint(path: str | Path) -> Path:
-    """``path`` itself, or for a run folder the checkpoint the trainers keep in it (checkpoints/latest)."""
-    path = Path(path)
-    if not path.is_dir():
-        return path
-    latest = path / "checkpoints" / "latest.safetensors"
-    if not latest.is_file():
-        raise FileNotFoundError(f"{path} is a folder without checkpoints/latest.safetensors; pass a checkpoint "
-                                f"(.safetensors) or the run folder that apps/train_*.py or apps/convert.py wrote")
-    return latest
-
-
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Atomically write ``tensors`` (any device; saved from CPU copies) and the JSON-serialisable ``meta``.
 
@@ -76,9 +64,8 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
-    """Read a checkpoint written by :func:`save_checkpoint` (or a run folder's latest): (tensors on ``device``,
-    metadata dict)."""
-    weights_path, meta_path = checkpoint_paths(run_checkpoint(path))
+    """Read a checkpoint written by :func:`save_checkpoint`: (tensors on ``device``, metadata dict)."""
+    weights_path, meta_path = checkpoint_paths(path)
     if not weights_path.is_file():
         directory = weights_path.parent
         siblings = sorted(p.name for p in directory.glob("*.safetensors")) if directory.is_dir() else []

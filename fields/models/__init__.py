@@ -5,8 +5,6 @@ A field's config is ``{"type": backbone, "signal": radiance|sdf|image, **signal 
 """
 import inspect
 
-from torch import nn
-
 from fields.models import backbones  # noqa: F401  (registers the backbones)
 from fields.models.backbone import BACKBONES, Backbone, register_backbone
 from fields.models.field import NeuralField

@@ -1,4 +1,5 @@
-"""Rendering an SDF field by sphere tracing, shaded by its normals (a preview of the surface, no colour)."""
+"""Rendering an SDF field by sphere tracing (render.py, the viewer): shaded by its normals, a preview of the
+surface with no colour. Neural SDFs are not exact distances, so each step moves a fraction of the reported one."""
 import torch
 
 from fields.ops.ray_aabb import ray_aabb_intersect
@@ -26,6 +27,7 @@ def sphere_trace(field, origins: torch.Tensor, directions: torch.Tensor, max_ste
     return t, hit
 
 
+@torch.no_grad()
 def sdf_normals(field, points: torch.Tensor, step: float = 1e-3) -> torch.Tensor:
     """Unit normals [N, 3] (the normalised SDF gradient, central differences)."""
     offsets = torch.eye(3, device=points.device) * step
@@ -50,3 +52,20 @@ def render_sdf_camera(field, camera: PinholeCamera, background: float = 1.0, chu
         depth[index] = t[hit]
     h, w = camera.height, camera.width
     return {"rgb": rgb.reshape(h, w, 3), "depth": depth.reshape(h, w), "opacity": (depth > 0).float().reshape(h, w)}
+
+
+@torch.no_grad()
+def render_sdf_rays(field, origins: torch.Tensor, directions: torch.Tensor, background: float = 1.0,
+                    max_steps: int = 64) -> dict:
+    """The viewer's shading of [N] rays: grey material under a headlight and some ambient light. Returns rgb
+    [N, 3], depth [N] (0 where nothing is hit), opacity [N] and normals [N, 3]."""
+    t, hit = sphere_trace(field, origins, directions, max_steps=max_steps)
+    n = origins.shape[0]
+    normals = torch.zeros(n, 3, device=origins.device)
+    if hit.any():
+        normals[hit] = sdf_normals(field, origins[hit] + t[hit, None] * directions[hit])
+    lambert = (-(normals * directions).sum(-1)).clamp_min(0.0)
+    shade = (0.25 + 0.7 * lambert)[:, None].expand(n, 3)
+    rgb = torch.where(hit[:, None], shade, torch.full_like(shade, background))
+    return {"rgb": rgb, "depth": torch.where(hit, t, torch.zeros_like(t)), "opacity": hit.float(),
+            "normals": normals}

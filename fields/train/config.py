@@ -1,17 +1,10 @@
 """Options of the radiance-field trainer (also the command line of apps/train_nerf.py, through tyro)."""
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Literal, Optional, Union
 
-from fields.train.run_checks import check_non_negative, check_positive
-
-
-class JsonConfig:
-    """Config dataclasses as JSON (paths as strings), for config.json and checkpoint metadata."""
-
-    def to_json(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+from fields.run.options import JsonConfig, check_non_negative, check_positive
 
 
 @dataclass
@@ -25,7 +18,8 @@ class TrainNerfConfig(JsonConfig):
     max_steps: Optional[int] = None
     """Step budget (default: 20000 on a GPU; on a CPU the default is a 10-minute budget capped at 20000 steps)."""
     max_time: Optional[float] = None
-    """Wall-clock budget in seconds for the training loop (validation and checkpoint writes are not counted)."""
+    """Wall-clock budget in seconds: training steps, periodic validation and checkpoint writes (not loading the data
+    nor the final evaluation). A resumed run continues the count."""
     output: Optional[Path] = None
     """Run folder (default outputs/<scene>/<field>/<time>). With --resume: the run to continue (default: the latest)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -54,9 +48,16 @@ class TrainNerfConfig(JsonConfig):
     """Validate every N steps (default: every 2000 steps, or every 120 s under a time budget)."""
     val_views: int = 3
     """Number of val views for the periodic validation PSNR."""
+    val_pixels: int = 4096
+    """Pixels per view the periodic validation renders (a fixed random subset), so it stays cheap at any size."""
     save_every: int = 2000
+    """Write a checkpoint every N steps."""
+    save_interval: float = 180.0
+    """Also write one every this many seconds, the most a hard kill (SIGKILL, power loss) can lose (0: off)."""
     eval_every: int = 10
     """Final evaluation renders every K-th view of the val split (0 disables it)."""
+    eval_downscale: int = 1
+    """Final evaluation renders the val views this many times smaller again than --downscale."""
     progress: bool = True
     """Show a progress bar."""
 
@@ -98,9 +99,11 @@ class TrainNerfConfig(JsonConfig):
     def check(self) -> None:
         """Raises ValueError naming the first option out of range."""
         check_positive(self, ["max_steps", "max_time", "downscale", "lr", "target_samples", "render_step_size",
-                              "grid_resolution", "grid_levels", "log_every", "val_every", "save_every",
+                              "grid_resolution", "grid_levels", "log_every", "val_every", "val_pixels", "save_every",
+                              "eval_downscale",
                               "fresh_seeds", "fresh_views", "fresh_side", "cam_trunk_resolution"])
-        check_non_negative(self, ["weight_decay", "warmup_steps", "cone_angle", "val_views", "eval_every"])
+        check_non_negative(self, ["weight_decay", "warmup_steps", "cone_angle", "val_views", "eval_every",
+                                  "save_interval"])
 
 
 @dataclass
@@ -112,7 +115,7 @@ class TrainImageConfig(JsonConfig):
     max_steps: Optional[int] = None
     """Step budget (default 2000)."""
     max_time: Optional[float] = None
-    """Wall-clock budget in seconds for the training loop."""
+    """Wall-clock budget in seconds for the training loop (not loading the data nor the evaluation)."""
     output: Optional[Path] = None
     """Run folder (default outputs/images/<image name>/<field>/<time>)."""
     holdout_every: Optional[int] = None
@@ -163,7 +166,7 @@ class TrainSdfConfig(JsonConfig):
     max_steps: Optional[int] = None
     """Step budget (default 2000)."""
     max_time: Optional[float] = None
-    """Wall-clock budget in seconds for the training loop (sampling the mesh and evaluation are not counted)."""
+    """Wall-clock budget in seconds for the training loop (not sampling the mesh nor the evaluation)."""
     output: Optional[Path] = None
     """Run folder (default outputs/sdf/<mesh name>/<field>/<time>)."""
     batch_size: int = 1 << 14

@@ -7,13 +7,11 @@ from fields.datasets.image import load_image
 from fields.init import select_for_image
 from fields.metrics import psnr
 from fields.models import make_field
-from fields.train.checkpointing import save_training_state
-from fields.train.method_options import method_field_options
+from fields.run import Budget, Cadence, RunFolder, make_optimizer, save_png, save_training_state, train_loop
+from fields.run import training_device
+from fields.run.fit import LossFit
 from fields.train.config import TrainImageConfig
-from fields.train.evaluation import save_png
-from fields.train.fit_loop import default_output, make_optimizer, run_fit, write_json
-from fields.train.nerf_trainer import training_device
-from fields.train.run_checks import check_run_folder
+from fields.train.method_options import method_field_options
 
 DEFAULT_STEPS = 2000
 MAX_FULL_BATCH = 1 << 18
@@ -22,7 +20,8 @@ MAX_FULL_BATCH = 1 << 18
 class ImageTrainer:
     def __init__(self, config: TrainImageConfig):
         config.check()
-        check_run_folder(config.output)
+        if config.output is not None:
+            RunFolder(config.output).check_new_run()
         self.config = config
         self.device = training_device(config.device)
         self.image = load_image(config.image).to(self.device)
@@ -38,8 +37,9 @@ class ImageTrainer:
         torch.manual_seed(config.seed)
         self.field = make_field("image", config.field, height=height, width=width,
                                 **field_options).to(self.device)
-        self.output = Path(config.output) if config.output else default_output("images", Path(config.image).stem,
-                                                                                 config.field)
+        self.run_folder = RunFolder(config.output) if config.output else RunFolder.new(
+            "images", Path(config.image).stem, config.field)
+        self.output = self.run_folder.path
         uv = self.field.pixel_coordinates()
         colors = self.image.reshape(-1, 3)
         self.train_mask = torch.ones(len(uv), dtype=torch.bool, device=self.device)
@@ -73,28 +73,32 @@ class ImageTrainer:
         self.field.train()
         return metrics | {"reconstruction": reconstruction}
 
+    def save(self, fit: LossFit) -> None:
+        save_training_state(self.run_folder.checkpoint, self.field, None, self.optimizer,
+                            {"image_path": str(Path(self.config.image).resolve()), "step": fit.step,
+                             "train_seconds": fit.elapsed, "config": self.config.to_json()})
+
     def run(self) -> dict:
         c = self.config
-        self.output.mkdir(parents=True, exist_ok=True)
-        write_json(self.output / "config.json", c.to_json() | {"device": str(self.device), "lr": self.lr})
+        self.run_folder.write_config(c.to_json() | {"device": str(self.device), "lr": self.lr})
         height, width, _ = self.image.shape
         print(f"fitting {c.field} image field to {c.image} ({width}x{height}) on {self.device}; "
               f"{self.field.num_parameters() / 1e6:.3f} M parameters; run folder {self.output}")
-        fit = run_fit(self.loss, self.optimizer, c.max_steps or DEFAULT_STEPS, c.max_time, c.progress, "image")
-        # The trained field is saved before anything else can fail (evaluation, writing the image).
-        save_training_state(self.output / "checkpoints" / "latest.safetensors", self.field, None, self.optimizer,
-                            {"image_path": str(Path(c.image).resolve()), "step": fit["steps"],
-                             "train_seconds": fit["train_seconds"], "config": c.to_json()})
+        budget = Budget.default(c.max_steps, c.max_time, self.device, DEFAULT_STEPS, cpu_default_time=None)
+        fit = LossFit(self.loss, self.optimizer, budget, save=self.save)
+        # The loop saves the trained field before anything else can fail (evaluation, writing the image).
+        train_loop(fit, budget, Cadence(save_every=None), self.run_folder, progress_bar=c.progress, label="image")
+        self.run_folder.write_json("metrics.json", fit.summary())  # the fit's figures, should the evaluation fail
         evaluation = self.evaluate()
         save_png(evaluation.pop("reconstruction").cpu(), self.output / "reconstruction.png")
-        metrics = {**evaluation, **fit, "field": c.field, "field_config": self.field.config,
+        metrics = {**evaluation, **fit.summary(), "field": c.field, "field_config": self.field.config,
                    "num_parameters": self.field.num_parameters(), "size_mb": self.field.size_mb(),
                    "image": str(c.image), "height": height, "width": width, "holdout_every": c.holdout_every,
                    "batch_size": self.batch_size}
         if self.fresh is not None:
             metrics["fresh"] = self.fresh.to_json()
-        write_json(self.output / "metrics.json", metrics)
+        self.run_folder.write_json("metrics.json", metrics)
         holdout = f", held-out pixels {metrics['psnr_holdout']:.2f} dB" if c.holdout_every else ""
-        print(f"PSNR {metrics['psnr']:.2f} dB on all pixels{holdout} after {fit['steps']} steps "
-              f"({fit['train_seconds']:.1f} s); outputs in {self.output}")
+        print(f"PSNR {metrics['psnr']:.2f} dB on all pixels{holdout} after {fit.step} steps "
+              f"({fit.elapsed:.1f} s); outputs in {self.output}")
         return metrics

@@ -1,34 +1,22 @@
 """The radiance-field trainer shared by every field type: occupancy-grid sampling, packed rendering, Adam with
 warm-up and step decay, a ray batch that adapts to a target number of samples, validation, checkpoints."""
-import json
 import math
-import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from fields.datasets import RaySampler, composite_background, find_scene, load_scene
 from fields.init import select_for_views, training_views
 from fields.models import make_field
 from fields.render import OccupancyGrid
 from fields.render.volume import render_rays
-from fields.train.callbacks import TrainingCallbacks
-from fields.train.bookkeeping import append_jsonl, budget_spent, val_due, val_indices
-from fields.train.checkpointing import load_field, restore_optimizer, save_training_state
-from fields.train.method_options import method_field_options
-from fields.train.config import TrainNerfConfig
-from fields.train.evaluation import evaluate_views
-from fields.train.host_memory import keep_freed_host_memory
-from fields.train.run_checks import check_run_folder
-from fields.train.schedule import lr_factor, training_progress
+from fields.run import (Budget, Cadence, PixelSubset, RunFolder, TrainingCallbacks, evaluate_views, load_field,
+                        make_optimizer, restore_optimizer, running_psnr, save_training_state, scene_fingerprint,
+                        set_lr, step_decay, train_loop, training_device)
 from fields.io import load_checkpoint
-
-MAX_BAD_STEPS = 50  # consecutive non-finite losses before giving up
-CPU_DEFAULT_TIME = 600.0
-DEFAULT_STEPS = 20000
+from fields.train.config import TrainNerfConfig
+from fields.train.method_options import method_field_options
 
 
 class ResumeError(ValueError):
@@ -43,37 +31,16 @@ class TrainResult:
     final_metrics: dict | None
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu")
-    return torch.device(name)
-
-
-def training_device(name: str) -> torch.device:
-    """:func:`resolve_device` for a trainer: on the CPU it also lets every step reuse the previous step's memory
-    (fields.train.host_memory: 9 % more lego steps in 10 minutes on 2 cores, BENCHMARKS.md) and flushes subnormal
-    floats to zero, process-wide. Adam's first moment of a table row that no step touches shrinks by 0.9 per step
-    into the subnormal range (a fifth of lego's hash table by step 2000), where x86 arithmetic is many times slower:
-    unflushed, lego's Adam step went from 8 to 50 ms and its training steps from ~0.2 to ~0.5 s (BENCHMARKS.md)."""
-    device = resolve_device(name)
-    if device.type == "cpu":
-        keep_freed_host_memory()
-        torch.set_flush_denormal(True)
-    return device
-
-
-def resolve_output(config: TrainNerfConfig, scene_name: str) -> Path:
+def resolve_output(config: TrainNerfConfig, scene_name: str) -> RunFolder:
     if config.output is not None:
-        return Path(config.output)
-    runs = Path("outputs") / scene_name / config.field
+        return RunFolder(config.output)
     if config.resume:
-        existing = sorted(p for p in runs.glob("*") if (p / "checkpoints" / "latest.safetensors").exists())
-        if not existing:
-            raise ResumeError(f"--resume found no run with a checkpoint under {runs}/; pass --output RUN_DIR")
-        return existing[-1]
-    return runs / time.strftime("%Y%m%d-%H%M%S")
+        latest = RunFolder.latest(scene_name, config.field)
+        if latest is None:
+            raise ResumeError(f"--resume found no run with a checkpoint under outputs/{scene_name}/{config.field}/; "
+                              f"pass --output RUN_DIR")
+        return latest
+    return RunFolder.new(scene_name, config.field)
 
 
 def _changed_options(saved: dict, asked: dict) -> list[str]:
@@ -83,9 +50,12 @@ def _changed_options(saved: dict, asked: dict) -> list[str]:
 
 
 class NerfTrainer:
+    """Trains a radiance field on a posed-image scene; :meth:`run` drives it through :func:`fields.run.train_loop`."""
+
     def __init__(self, config: TrainNerfConfig, callbacks: TrainingCallbacks | None = None):
         config.check()
-        check_run_folder(config.output, config.resume, can_resume=True)
+        if config.output is not None:
+            RunFolder(config.output).check_new_run(config.resume, can_resume=True)
         self.config = config
         self.callbacks = callbacks or TrainingCallbacks()  # e.g. the live viewer (fields.viewer.TrainingLink)
         self.device = training_device(config.device)
@@ -94,10 +64,14 @@ class NerfTrainer:
         self.scene_name = Path(self.scene_path).name
         self.train_data = load_scene(self.scene_path, "train", downscale=config.downscale)
         self.val_data = load_scene(self.scene_path, "val", downscale=config.downscale)
-        self.output = resolve_output(config, self.scene_name)
-        self.checkpoint_path = self.output / "checkpoints" / "latest.safetensors"
+        self.run_folder = resolve_output(config, self.scene_name)
+        self.output = self.run_folder.path
+        self.checkpoint_path = self.run_folder.checkpoint
 
-        self.max_steps, self.max_time = self._budgets()
+        self.budget = Budget.default(config.max_steps, config.max_time, self.device)
+        self.cadence = Cadence(config.log_every, config.val_every, save_every=config.save_every,
+                               save_interval=config.save_interval or None)
+        self.val_pixels = PixelSubset(self.val_data, config.val_views, config.val_pixels, seed=config.seed)
         self.target_samples = config.target_samples or (1 << 18 if self.device.type == "cuda" else 1 << 16)
         aabb = [float(v) for v in self.train_data.aabb]
         self.fresh, field_options = None, method_field_options("radiance", config)
@@ -109,22 +83,16 @@ class NerfTrainer:
         torch.manual_seed(config.seed)
         self.field = make_field("radiance", config.field, aabb=aabb, **field_options).to(self.device)
         self.grid = OccupancyGrid(aabb, resolution=config.grid_resolution, levels=config.grid_levels).to(self.device)
-        base_lr = config.lr or type(self.field.backbone).default_lr("radiance")
-        groups = self.field.param_groups(base_lr)
-        for group in groups:
-            group["base_lr"] = group["lr"]  # the schedule scales every group from its own base
-        self.optimizer = torch.optim.Adam(
-            groups, lr=base_lr, eps=1e-15, weight_decay=config.weight_decay,
-            **({"fused": True} if self.device.type in ("cpu", "cuda") else {}),
-        )
+        self.optimizer = make_optimizer(self.field, config.lr or type(self.field.backbone).default_lr("radiance"),
+                                        config.weight_decay)
         self.rays = RaySampler(self.train_data, self.device, seed=config.seed)
         self.step = 0
-        self.elapsed = 0.0  # training seconds, accumulated across resumes
+        self.elapsed = 0.0  # seconds of the budget spent, accumulated across resumes
         self.n_rays = 1024 if self.device.type == "cuda" else 256
         self.distilled_from = None  # a PVD student's teacher (apps/convert.py), kept by every resume and save
         if config.resume:
             self._resume()
-            if self._finished():
+            if self.budget.spent(self.step, self.elapsed):
                 raise ResumeError(f"--resume: {self.output} has already spent this budget (step {self.step}, "
                                   f"{self.elapsed:.0f} s of training); raise --max-steps or --max-time to train on")
 
@@ -140,17 +108,25 @@ class NerfTrainer:
         return result
 
     def _selected_options(self) -> dict:
-        path = self.output / "fresh.json"
-        if not path.exists():
-            raise ResumeError(f"--resume --init fresh: no {path} (was the run started with --init fresh?)")
-        saved = json.loads(path.read_text())
+        saved = self.run_folder.read_json("fresh.json")
+        if saved is None:
+            raise ResumeError(f"--resume --init fresh: no {self.run_folder.file('fresh.json')} (was the run started "
+                              f"with --init fresh?)")
         return {**saved["fixed"], saved["option"]: saved["value"]}
 
-    def _budgets(self) -> tuple[int, float | None]:
-        c = self.config
-        if c.max_steps is None and c.max_time is None and self.device.type == "cpu":
-            return DEFAULT_STEPS, CPU_DEFAULT_TIME
-        return (c.max_steps or DEFAULT_STEPS), c.max_time
+    def _check_same_scene(self, meta: dict) -> None:
+        """The scene of the checkpoint, also after its folder was moved or renamed (same camera files)."""
+        recorded = meta.get("scene_fingerprint")
+        if recorded is not None and recorded == scene_fingerprint(self.scene_path):
+            if meta.get("scene_path") != str(Path(self.scene_path).resolve()):
+                print(f"--resume: the scene moved from {meta.get('scene_path')} to {self.scene_path}; continuing")
+            return
+        if recorded is None and meta.get("scene") == self.scene_name:
+            return  # a checkpoint written before fingerprints were recorded: the name has to do
+        raise ResumeError(
+            f"--resume: {self.checkpoint_path} was trained on scene {meta.get('scene')!r} at "
+            f"{meta.get('scene_path')}, and {self.scene_path} holds other cameras; pass that scene with --scene "
+            f"(also when it was moved), or start a new run with another --output")
 
     def _resume(self) -> None:
         if not self.checkpoint_path.exists():
@@ -165,11 +141,7 @@ class NerfTrainer:
                 f"--resume: {self.checkpoint_path} holds a {meta.get('field', {}).get('type')!r} field, "
                 f"but --field {self.config.field} was asked for; start a new run with another --output"
             )
-        if meta.get("scene") != self.scene_name:
-            raise ResumeError(
-                f"--resume: {self.checkpoint_path} was trained on scene {meta.get('scene')!r}, not "
-                f"{self.scene_name!r}; start a new run with another --output"
-            )
+        self._check_same_scene(meta)
         field, grid, _ = load_field(self.checkpoint_path, self.device)
         changed = _changed_options(field.config, self.field.config)
         if changed:
@@ -198,9 +170,7 @@ class NerfTrainer:
         self.field.train()
         with torch.no_grad():
             self.grid.update(self.step, self._occupancy_eval)
-        progress = training_progress(self.step, self.elapsed, self.max_steps, self.max_time)
-        for group in self.optimizer.param_groups:
-            group["lr"] = group["base_lr"] * lr_factor(self.step, progress, c.warmup_steps)
+        set_lr(self.optimizer, step_decay(self.step, self.budget.progress(self.step, self.elapsed), c.warmup_steps))
 
         batch = self.rays.sample(self.n_rays)
         origins, directions = batch.origins, batch.directions
@@ -225,14 +195,16 @@ class NerfTrainer:
         # Adapt the ray batch so that the samples per step stay near the target.
         ratio = self.target_samples / max(out.n_samples, 1)
         self.n_rays = int(min(max(self.n_rays * ratio, 64), 1 << 18))
-        return {"loss": loss_value, "n_samples": out.n_samples, "n_marched": out.n_marched, "n_rays": origins.shape[0],
-                "lr": self.optimizer.param_groups[0]["lr"]}
+        return {"loss": loss_value, "psnr": running_psnr(loss_value), "n_samples": out.n_samples,
+                "n_marched": out.n_marched, "n_rays": origins.shape[0], "lr": self.optimizer.param_groups[0]["lr"],
+                "show": {"rays": origins.shape[0]}}
 
-    # ----------------------------------------------------------------- bookkeeping
+    # ----------------------------------------------------------------- checkpoints and validation
     def save(self) -> None:
         meta = {
             "scene": self.scene_name,
             "scene_path": str(Path(self.scene_path).resolve()),
+            "scene_fingerprint": scene_fingerprint(self.scene_path),
             "step": self.step,
             "train_seconds": self.elapsed,
             "n_rays": self.n_rays,
@@ -243,100 +215,51 @@ class NerfTrainer:
             meta["distilled_from"] = self.distilled_from
         save_training_state(self.checkpoint_path, self.field, self.grid, self.optimizer, meta)
 
-    def validate(self, every: int | None = None, count: int | None = None) -> dict:
-        """PSNR/SSIM on val views (white background). `every` picks every K-th view, `count` the first few."""
-        indices = val_indices(self.val_data.num_images, every, count)
+    def validate(self) -> dict | None:
+        """Periodic validation: PSNR on a fixed subset of pixels of the first --val-views val views."""
+        if not self.val_pixels.views:
+            return None
         self.field.eval()
-        return evaluate_views(self.field, self.grid, self.val_data, indices, self.config.render_step_size,
-                              self.config.cone_angle, self.device)["mean"]
+        value = self.val_pixels.psnr(self.field, self.grid, self.config.render_step_size, self.config.cone_angle,
+                                     self.device)
+        return {"val_psnr": value}
 
-    def _log(self, record: dict) -> None:
-        append_jsonl(self.output / "metrics.jsonl", record)
+    def evaluate(self, every: int | None = None, count: int | None = None, progress: bool = False,
+                 scene=None) -> dict:
+        """PSNR/SSIM of whole views of ``scene`` (default: the val split; white background): every K-th view, or
+        the first ``count``."""
+        scene = scene or self.val_data
+        indices = list(range(0, scene.num_images, every)) if every else list(
+            range(min(count or scene.num_images, scene.num_images)))
+        self.field.eval()
+        return evaluate_views(self.field, self.grid, scene, indices, self.config.render_step_size,
+                              self.config.cone_angle, self.device, progress=progress)["mean"]
 
-    def _val_due(self, last_val_time: float) -> bool:
-        return val_due(self.step, self.elapsed, last_val_time, self.config.val_every, self.max_time)
-
-    def _finished(self) -> bool:
-        return budget_spent(self.step, self.elapsed, self.max_steps, self.max_time)
-
-    # ----------------------------------------------------------------- the loop
+    # ----------------------------------------------------------------- the run
     def run(self) -> TrainResult:
         c = self.config
-        (self.output / "checkpoints").mkdir(parents=True, exist_ok=True)
         fresh = {"fresh": self.fresh.to_json()} if self.fresh is not None else {}
         teacher = {"teacher": self.distilled_from} if self.distilled_from else {}  # the key convert.py writes
-        with open(self.output / "config.json", "w") as f:
-            json.dump(self.config.to_json() | {"max_steps": self.max_steps, "max_time": self.max_time,
-                                               "device": str(self.device), "scene_name": self.scene_name}
-                      | fresh | teacher, f, indent=1)
+        self.run_folder.write_config(c.to_json() | self.budget.to_json() | {
+            "device": str(self.device), "scene_name": self.scene_name} | fresh | teacher, resume=c.resume)
         if self.fresh is not None:
-            with open(self.output / "fresh.json", "w") as f:
-                json.dump(self.fresh.to_json(), f, indent=1)
-        budget = f"{self.max_steps} steps" + (f" or {self.max_time:.0f} s" if self.max_time else "")
+            self.run_folder.write_json("fresh.json", self.fresh.to_json())
         print(f"training {c.field} field on {self.scene_name} ({self.train_data.num_images} views) on {self.device}, "
-              f"budget {budget}; {self.field.num_parameters() / 1e6:.2f} M parameters; run folder {self.output}")
-        bar = tqdm(total=self.max_steps, initial=self.step, disable=not c.progress, dynamic_ncols=True,
-                   unit="step")
-        bad_steps, last_val_time, psnr_ema = 0, self.elapsed, None
-        interrupted = False
-        try:
-            while not self._finished():
-                with self.callbacks.step_guard():
-                    start = time.perf_counter()
-                    stats = self.train_step()
-                    if self.device.type == "cuda":
-                        torch.cuda.synchronize()
-                    step_seconds = time.perf_counter() - start
-                self.elapsed += step_seconds
-                bar.update(1)
-                if stats is not None and stats.get("bad"):
-                    bad_steps += 1
-                    warnings.warn(f"step {self.step}: non-finite loss or field output, step skipped")
-                    if bad_steps >= MAX_BAD_STEPS:
-                        raise RuntimeError(f"{MAX_BAD_STEPS} consecutive non-finite losses; try a lower --lr")
-                    continue
-                bad_steps = 0
-                if stats is not None:
-                    step_psnr = -10.0 * math.log10(max(stats["loss"], 1e-10))
-                    psnr_ema = step_psnr if psnr_ema is None else 0.9 * psnr_ema + 0.1 * step_psnr
-                    bar.set_postfix(loss=f"{stats['loss']:.4f}", psnr=f"{psnr_ema:.2f}", rays=stats["n_rays"],
-                                    t=f"{self.elapsed:.0f}s", refresh=False)
-                    if self.step % c.log_every == 0:
-                        self._log({"step": self.step, "time": self.elapsed, "psnr": step_psnr, **stats,
-                                   "occupied": self.grid.occupied_fraction()})
-                step_report = {"step": self.step, "step_seconds": step_seconds}
-                if stats is not None:
-                    step_report |= {"loss": stats["loss"], "psnr": psnr_ema,
-                                    "rays_per_second": stats["n_rays"] / max(step_seconds, 1e-9)}
-                self.callbacks.on_step(self, step_report)
-                if self._val_due(last_val_time) and c.val_views > 0:
-                    last_val_time = self.elapsed
-                    val = self.validate(count=c.val_views)
-                    self._log({"step": self.step, "time": self.elapsed, "val_psnr": val["psnr"],
-                               "val_ssim": val["ssim"]})
-                    bar.write(f"step {self.step} ({self.elapsed:.0f} s): val PSNR {val['psnr']:.2f} dB on "
-                              f"{c.val_views} views")
-                if self.step % c.save_every == 0:
-                    self.save()
-        except KeyboardInterrupt:
-            interrupted = True
-            bar.write("interrupted: writing a checkpoint before exiting")
-        finally:
-            bar.close()
-        self.save()
-        print(f"checkpoint: {self.checkpoint_path} (step {self.step}, {self.elapsed:.0f} s of training)")
-        final = None
-        if not interrupted and c.eval_every > 0:
-            try:
-                final = self.validate(every=c.eval_every)
-            except KeyboardInterrupt:
-                print("interrupted: final evaluation skipped (the checkpoint is saved; apps/eval.py evaluates it)")
-                return TrainResult(self.output, self.step, self.elapsed, None)
-            final |= {"split": "val", "every": c.eval_every, "background": "white", "step": self.step,
-                      "train_seconds": self.elapsed, "num_parameters": self.field.num_parameters(),
-                      "size_mb": self.field.size_mb()} | fresh
-            with open(self.output / "eval_val.json", "w") as f:
-                json.dump(final, f, indent=1)
-            print(f"val (every {c.eval_every}th view, white background): PSNR {final['psnr']:.2f} dB, "
-                  f"SSIM {final['ssim']:.4f}")
+              f"budget {self.budget.describe()}; {self.field.num_parameters() / 1e6:.2f} M parameters; run folder "
+              f"{self.output}")
+        loop = train_loop(self, self.budget, self.cadence, self.run_folder, self.callbacks, c.progress)
+        print(f"checkpoint: {self.checkpoint_path} (step {self.step}, {self.elapsed:.0f} s; periodic validation "
+              f"{loop.val_seconds:.0f} s, {100 * loop.val_seconds / max(self.elapsed, 1e-9):.1f} % of it)")
+        if c.eval_every <= 0:
+            return TrainResult(self.output, self.step, self.elapsed, None)
+        scene = self.val_data if c.eval_downscale == 1 else load_scene(
+            self.scene_path, "val", downscale=c.downscale * c.eval_downscale)
+        final = self.evaluate(every=c.eval_every, progress=c.progress, scene=scene)
+        final |= {"split": "val", "every": c.eval_every, "downscale": c.downscale * c.eval_downscale,
+                  "background": "white", "step": self.step,
+                  "train_seconds": self.elapsed, "num_parameters": self.field.num_parameters(),
+                  "size_mb": self.field.size_mb()} | fresh
+        self.run_folder.write_json("eval_val.json", final)
+        print(f"val (every {c.eval_every}th view, white background): PSNR {final['psnr']:.2f} dB, "
+              f"SSIM {final['ssim']:.4f}")
         return TrainResult(self.output, self.step, self.elapsed, final)

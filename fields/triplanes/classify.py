@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from fields.train.run_checks import check_non_negative, check_positive
+from fields.run.options import check_non_negative, check_positive
 from fields.triplanes.dataset import TriplaneCollection
 from fields.triplanes.models import ChannelTransformer, PointNet, crop, normalize_channels
 

@@ -15,9 +15,9 @@ import torch
 
 from fields.datasets.mesh_sdf import SdfSamples, load_mesh, normalize_mesh, sample_surface
 from fields.models import make_field
-from fields.train.fit_loop import make_optimizer, run_fit
-from fields.train.run_checks import check_non_negative, check_positive
-from fields.train.sdf_trainer import evaluate_sdf
+from fields.geometry_metrics import evaluate_sdf
+from fields.run import Budget, Cadence, check_non_negative, check_positive, make_optimizer, train_loop
+from fields.run.fit import LossFit
 
 
 @dataclass(frozen=True)
@@ -105,20 +105,21 @@ def _fit(mesh_path: str, relative_path: str, settings: FitSettings) -> dict:
         logits = field.sdf(samples.points[index])
         return torch.nn.functional.binary_cross_entropy_with_logits(logits, targets[index])
 
+    budget = Budget(settings.steps, None)
+    fit = LossFit(loss, optimizer, budget)
     try:
-        fit = run_fit(loss, optimizer, settings.steps, None, False, relative_path)
+        train_loop(fit, budget, Cadence(save_every=None, save_interval=None), None, progress_bar=False)
     except RuntimeError as error:
         raise FitError(f"fitting {relative_path} diverged: {error}") from error
     planes = field.backbone.planes.detach()
-    if not (math.isfinite(fit["final_loss"]) and torch.isfinite(planes).all()):
-        raise FitError(f"fitting {relative_path} diverged (final loss {fit['final_loss']})")
+    if not (math.isfinite(fit.final_loss) and torch.isfinite(planes).all()):
+        raise FitError(f"fitting {relative_path} diverged (final loss {fit.final_loss})")
     field.eval()
     with torch.no_grad():
         metrics = evaluate_sdf(field.sdf, mesh, settings.eval_resolution, "cpu",
                                chamfer_points=settings.chamfer_points)
     points, _ = sample_surface(mesh, settings.n_points, np.random.default_rng(seed))
-    metrics |= {"final_loss": fit["final_loss"], "steps": fit["steps"], "seed": seed,
-                "train_seconds": fit["train_seconds"], "fit_seconds": time.perf_counter() - start}
+    metrics |= {**fit.summary(), "seed": seed, "fit_seconds": time.perf_counter() - start}
     decoder = {name: tensor.detach().clone() for name, tensor in field.backbone.decoder.state_dict().items()}
     return {"planes": planes.clone(), "points": torch.from_numpy(points.astype(np.float32)), "decoder": decoder,
             "metrics": metrics, "field_config": field.config}

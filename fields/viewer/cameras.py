@@ -4,9 +4,7 @@ viser reports a browser camera as ``wxyz`` (the rotation R in ``p_world = R p_ca
 with OpenCV camera axes: +X right, +Y down, +Z forward. Our cameras (transforms.json, :class:`PinholeCamera`) use
 OpenGL axes: +X right, +Y up, -Z forward. The two differ by flipping the camera's Y and Z axes.
 """
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -64,20 +62,3 @@ def pinhole_from_viser(wxyz, position, fov_y_radians: float, width: int, height:
     """The browser's view as a :class:`PinholeCamera` of ``width`` x ``height`` pixels (fov is vertical)."""
     c2w = torch.as_tensor(c2w_from_viser(wxyz, position), dtype=torch.float32)
     return PinholeCamera.from_fov(c2w, width, height, math.degrees(fov_y_radians))
-
-
-def camera_path_json(keyframes: list[dict], resolution: tuple[int, int], fps: int = 30) -> dict:
-    """The camera-path format apps/render.py reads. ``keyframes``: dicts with "camera_to_world" ([4, 4] OpenGL
-    axes) and "fov_y_degrees"."""
-    frames = [{"camera_to_world": np.asarray(k["camera_to_world"], dtype=float).tolist(),
-               "fov_y_degrees": float(k["fov_y_degrees"])} for k in keyframes]
-    return {"resolution": [int(resolution[0]), int(resolution[1])], "fps": int(fps), "frames": frames}
-
-
-def write_camera_path(path: Path, keyframes: list[dict], resolution: tuple[int, int], fps: int = 30) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(camera_path_json(keyframes, resolution, fps), indent=1) + "\n")
-    temporary.replace(path)  # atomic: a reader never sees half a file
-    return path

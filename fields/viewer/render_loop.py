@@ -3,7 +3,6 @@ full-resolution frame once it has rested for a moment, stale frames abandoned, a
 
 One :class:`ClientRenderLoop` thread serves one browser tab. It knows the field only through a renderer
 (:mod:`fields.viewer.renderers`) and the browser only through ``camera()`` and ``send(image, moving)``."""
-import contextlib
 import math
 import threading
 import time

@@ -17,7 +17,7 @@ import torch
 
 from fields.render.camera import PinholeCamera, render_camera
 from fields.viewer.preview_bake import BakedRadiance, bake_radiance
-from fields.viewer.sdf_render import render_sdf_rays
+from fields.render.sphere_tracing import render_sdf_rays
 
 STRIP_RAYS = 1 << 14
 # Five anchors of a perceptually ordered dark-blue -> yellow colormap for depth.

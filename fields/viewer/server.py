@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fields.viewer.cameras import c2w_from_viser, pinhole_from_viser, viser_from_c2w, write_camera_path
+from fields.export.camera_path import CameraPath, save_camera_path
+from fields.render.camera import PinholeCamera
+from fields.viewer.cameras import c2w_from_viser, pinhole_from_viser, viser_from_c2w
 from fields.viewer.gui import Gui
 from fields.viewer.preview_bake import training_view_directions
 from fields.viewer.render_loop import ClientRenderLoop, ResolutionControl
@@ -308,8 +310,10 @@ class Viewer:
     def save_camera_path(self, path: Path) -> Path:
         if not self.keyframes:
             raise ViewerError("no keyframes yet: press 'add keyframe' at each view of the path first")
-        size = self.resolution.static_size(self.keyframes[0]["aspect"], self.max_resolution)
-        return write_camera_path(path, self.keyframes, size)
+        width, height = self.resolution.static_size(self.keyframes[0]["aspect"], self.max_resolution)
+        cameras = [PinholeCamera.from_fov(k["camera_to_world"], width, height, k["fov_y_degrees"])
+                   for k in self.keyframes]
+        return save_camera_path(path, CameraPath(cameras))
 
     def close(self) -> None:
         for loop in list(self.loops.values()):

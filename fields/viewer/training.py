@@ -3,7 +3,7 @@ of the machine, checkpoint requests, and the latest training statistics."""
 import threading
 import time
 
-from fields.train.callbacks import TrainingCallbacks
+from fields.run.callbacks import TrainingCallbacks
 
 
 class TrainingLink(TrainingCallbacks):

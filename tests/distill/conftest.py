@@ -5,7 +5,7 @@ import torch
 
 from fields.models import BACKBONES, make_field
 from fields.render import OccupancyGrid
-from fields.train.checkpointing import save_training_state
+from fields.run.checkpoint import save_training_state
 
 # Small sizes for whichever of these options a field type accepts (no per-type code: unknown names are skipped).
 TINY = {"hidden_dim": 32, "n_layers": 2, "n_frequencies": 4, "log2_hashmap_size": 12, "n_levels": 4,

@@ -8,7 +8,7 @@ from fields.distill.losses import distillation_loss
 from fields.distill.render import SharedSamples, render_at
 from fields.models import field_types
 from fields.render.camera import PinholeCamera, render_camera
-from fields.train.checkpointing import load_field
+from fields.run.checkpoint import load_field
 from fields.train.config import TrainNerfConfig
 from fields.train.nerf_trainer import NerfTrainer
 

@@ -3,7 +3,7 @@ import json
 
 import fields.train.nerf_trainer as nerf_trainer
 from fields.distill import ConvertConfig, Distiller
-from fields.train.checkpointing import load_field, save_training_state
+from fields.run.checkpoint import load_field, save_training_state
 from fields.train.config import TrainNerfConfig
 from fields.train.nerf_trainer import NerfTrainer
 

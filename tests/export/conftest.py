@@ -19,7 +19,7 @@ def sphere_sdf():
 def radiance_checkpoint(tmp_path_factory, procedural_scene):
     """A radiance-field checkpoint (fitted field of :func:`fit_radiance_field`) that names the procedural scene as
     its training scene."""
-    from fields.train.checkpointing import save_training_state
+    from fields.run.checkpoint import save_training_state
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # see one_thread below (a session fixture runs outside it)

@@ -55,13 +55,14 @@ def test_broken_files_are_reported_by_name(tmp_path, content, message):
         load_camera_path(tmp_path / "missing.json")
 
 
-def test_paths_written_by_the_viewer_load(tmp_path):
-    from fields.viewer.cameras import write_camera_path
+def test_saved_paths_load(tmp_path):
+    from fields.export.camera_path import CameraPath
+    from fields.render.camera import PinholeCamera
 
     pose = np.eye(4)
     pose[:3, 3] = [0.0, -4.0, 1.0]
-    write_camera_path(tmp_path / "viewer.json", [{"camera_to_world": pose, "fov_y_degrees": 45.0}] * 3, (64, 32),
-                      fps=24)
+    save_camera_path(tmp_path / "viewer.json", CameraPath([PinholeCamera.from_fov(pose, 64, 32, 45.0)] * 3, fps=24))
+    assert not list(tmp_path.glob("*.tmp"))
     loaded = load_camera_path(tmp_path / "viewer.json")
     assert loaded.resolution == (64, 32) and loaded.fps == 24 and len(loaded.cameras) == 3
     np.testing.assert_allclose(loaded.cameras[0].c2w.numpy(), pose, atol=1e-6)

@@ -11,10 +11,11 @@ import tyro
 
 from fields.export import export_field_mesh
 from fields.export.camera_path import orbit_path, save_camera_path
-from fields.train.checkpointing import load_field, save_training_state
+from fields.run.checkpoint import load_field, save_training_state
 from fields.models import make_field
 
 from analytic_fields import scene_bounds, scene_sdf
+from fields.run import exit_code
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +42,7 @@ def test_every_export_app_has_help(capsys):
 @pytest.mark.parametrize("suffix", [".ply", ".obj", ".glb"])
 def test_export_mesh_writes_every_format_that_loads_back(radiance_checkpoint, tmp_path, suffix, capsys):
     output = tmp_path / f"mesh{suffix}"
-    code = export_mesh.main(export_mesh.ExportMeshConfig(checkpoint=radiance_checkpoint, output=output,
+    code = exit_code(export_mesh.main, export_mesh.ExportMeshConfig(checkpoint=radiance_checkpoint, output=output,
                                                          resolution=64, device="cpu"))
     assert code == 0, capsys.readouterr().err
     mesh = trimesh.load(output, force="mesh", process=False)
@@ -65,7 +66,7 @@ def test_export_mesh_errors_are_clear_and_leave_nothing(radiance_checkpoint, tmp
     def run(**options):
         config = export_mesh.ExportMeshConfig(checkpoint=radiance_checkpoint, device="cpu", resolution=32,
                                               **options)
-        return export_mesh.main(config), capsys.readouterr().err
+        return exit_code(export_mesh.main, config), capsys.readouterr().err
 
     code, err = run(output=tmp_path / "mesh.ply", threshold=1e9)
     assert code == 2 and "empty mesh" in err and "try --threshold" in err
@@ -88,7 +89,7 @@ def test_a_field_that_cannot_be_meshed_is_refused(tmp_path, capsys):
     for app, config in ((export_mesh, export_mesh.ExportMeshConfig), (render, render.RenderConfig),
                         (export_pointcloud, export_pointcloud.ExportPointCloudConfig)):
         extra = {"output": tmp_path / "out.mp4"} if app is render else {"output": tmp_path / "out.ply"}
-        assert app.main(config(checkpoint=checkpoint, device="cpu", **extra)) == 2
+        assert exit_code(app.main, config(checkpoint=checkpoint, device="cpu", **extra)) == 2
         assert "image field" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["image.json", "image.safetensors"]
 
@@ -97,7 +98,7 @@ def test_render_orbit_video_has_the_frames_and_size_asked_for(radiance_checkpoin
     output = tmp_path / "orbit.mp4"
     config = render.RenderConfig(checkpoint=radiance_checkpoint, output=output, path="spiral", frames=6,
                                  resolution=(40, 32), depth=True, device="cpu")
-    assert render.main(config) == 0, capsys.readouterr().err
+    assert exit_code(render.main, config) == 0, capsys.readouterr().err
     for path in (output, tmp_path / "orbit_depth.mp4"):
         frames = _read_frames(path)
         assert frames.shape == (6, 32, 40, 3)
@@ -111,12 +112,12 @@ def test_render_follows_a_saved_camera_path(radiance_checkpoint, tmp_path, capsy
     output = tmp_path / "path.mp4"
     config = render.RenderConfig(checkpoint=radiance_checkpoint, output=output, path=str(tmp_path / "path.json"),
                                  device="cpu")
-    assert render.main(config) == 0, capsys.readouterr().err
+    assert exit_code(render.main, config) == 0, capsys.readouterr().err
     assert _read_frames(output).shape == (4, 24, 36, 3)
     assert "12 fps" in capsys.readouterr().out
     bad = render.RenderConfig(checkpoint=radiance_checkpoint, output=tmp_path / "odd.mp4", resolution=(33, 24),
                               frames=2, device="cpu")
-    assert render.main(bad) == 2 and "even width and height" in capsys.readouterr().err
+    assert exit_code(render.main, bad) == 2 and "even width and height" in capsys.readouterr().err
     assert not (tmp_path / "odd.mp4").exists()
 
 
@@ -124,7 +125,7 @@ def test_export_pointcloud_gives_coloured_oriented_points_on_the_surfaces(radian
     output = tmp_path / "points.ply"
     config = export_pointcloud.ExportPointCloudConfig(checkpoint=radiance_checkpoint, output=output,
                                                       num_points=3000, views=6, downscale=1, device="cpu")
-    assert export_pointcloud.main(config) == 0, capsys.readouterr().err
+    assert exit_code(export_pointcloud.main, config) == 0, capsys.readouterr().err
     cloud = trimesh.load(output)
     points = np.asarray(cloud.vertices)
     assert 1000 < len(points) <= 3000

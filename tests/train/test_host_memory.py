@@ -12,7 +12,7 @@ pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ve
 
 SCRIPT = """
 import json, os, resource, torch
-from fields.train.host_memory import keep_freed_host_memory, usual_host_memory
+from fields.run.host_memory import keep_freed_host_memory, usual_host_memory
 
 def resident_mib():
     with open("/proc/self/statm") as f:

@@ -10,8 +10,9 @@ from PIL import Image
 
 from apps import train_image, train_sdf
 from fields.datasets.mesh_sdf import MeshLoadError, load_mesh, normalize_mesh, signed_distance
-from fields.train.checkpointing import load_field
+from fields.run.checkpoint import load_field
 from fields.train.config import TrainImageConfig, TrainSdfConfig
+from fields.run import exit_code
 
 TINY_HASH = {"n_levels": 4, "log2_hashmap_size": 12, "finest_resolution": 64}
 
@@ -28,7 +29,7 @@ def gradient_image(tmp_path):
 def test_train_image_fits_and_reports_holdout(gradient_image, tmp_path):
     config = TrainImageConfig(image=gradient_image, max_steps=150, output=tmp_path / "run", holdout_every=2,
                               progress=False, device="cpu", field_options=TINY_HASH)
-    assert train_image.main(config) == 0
+    assert exit_code(train_image.main, config) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["psnr"] > 20.0 and metrics["psnr_holdout"] > 18.0  # an untrained field scores about 6 dB
     assert metrics["width"] == 40 and metrics["height"] == 32 and metrics["size_mb"] > 0
@@ -43,7 +44,7 @@ def test_train_image_bad_input(tmp_path, capsys, content):
     path = tmp_path / "broken.png"
     if content is not None:
         path.write_bytes(content)
-    assert train_image.main(TrainImageConfig(image=path, output=tmp_path / "run", device="cpu")) == 2
+    assert exit_code(train_image.main, TrainImageConfig(image=path, output=tmp_path / "run", device="cpu")) == 2
     assert "image" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
@@ -69,7 +70,7 @@ def test_signed_distance_of_an_open_mesh(open_sphere):
 def test_train_sdf_fits_and_writes_checkpoint(open_sphere, tmp_path):
     config = TrainSdfConfig(mesh=open_sphere, max_steps=150, output=tmp_path / "run", progress=False, device="cpu",
                             pool_size=1 << 15, batch_size=4096, eval_resolution=48, field_options=TINY_HASH)
-    assert train_sdf.main(config) == 0
+    assert exit_code(train_sdf.main, config) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["iou"] > 0.7 and metrics["chamfer_relative"] < 0.05  # untrained: IoU near 0
     field, _, meta = load_field(tmp_path / "run" / "checkpoints" / "latest.safetensors")
@@ -104,8 +105,9 @@ def test_ctrl_c_ends_image_training_and_keeps_the_field(gradient_image, tmp_path
         return loss()
 
     trainer.loss = interrupted_loss
-    metrics = trainer.run()
-    assert metrics["interrupted"] and metrics["steps"] == 3
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        trainer.run()
+    assert "checkpoint written at step 3" in stopped.value.note
     _, _, meta = load_field(tmp_path / "run" / "checkpoints" / "latest.safetensors")
     assert meta["step"] == 3
 
@@ -128,15 +130,15 @@ def test_sdf_field_is_saved_before_the_evaluation(open_sphere, tmp_path, monkeyp
 def test_image_run_folder_is_not_written_over(gradient_image, tmp_path, capsys):
     config = TrainImageConfig(image=gradient_image, max_steps=2, output=tmp_path / "run", progress=False,
                               device="cpu", field_options=TINY_HASH)
-    assert train_image.main(config) == 0
+    assert exit_code(train_image.main, config) == 0
     checkpoint = (tmp_path / "run" / "checkpoints" / "latest.safetensors").read_bytes()
-    assert train_image.main(config) == 2
+    assert exit_code(train_image.main, config) == 2
     assert "already holds a trained run" in capsys.readouterr().err
     assert (tmp_path / "run" / "checkpoints" / "latest.safetensors").read_bytes() == checkpoint
 
 
 def test_metrics_files_are_strict_json(tmp_path):
-    from fields.train.fit_loop import write_json
+    from fields.run.folder import write_json
 
     write_json(tmp_path / "metrics.json", {"chamfer": float("inf"), "per_view": [1.5, float("nan")], "steps": 3})
     assert json.loads((tmp_path / "metrics.json").read_text()) == {"chamfer": None, "per_view": [1.5, None],
@@ -161,6 +163,7 @@ def test_ctrl_c_during_the_sdf_evaluation_keeps_the_field_and_the_fit_figures(op
     monkeypatch.setattr(sdf_trainer, "evaluate_sdf", interrupted_evaluation)
     config = TrainSdfConfig(mesh=open_sphere, max_steps=4, output=tmp_path / "run", progress=False, device="cpu",
                             pool_size=1 << 12, batch_size=256, field_options=TINY_HASH)
-    assert sdf_trainer.SdfTrainer(config).run()["steps"] == 4
+    with pytest.raises(KeyboardInterrupt):
+        sdf_trainer.SdfTrainer(config).run()
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 4
     assert (tmp_path / "run" / "checkpoints" / "latest.safetensors").exists()

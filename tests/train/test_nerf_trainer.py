@@ -8,14 +8,14 @@ import sys
 import pytest
 import torch
 
-from fields.train.checkpointing import load_field
+from fields.run.checkpoint import load_field
 from fields.train.nerf_trainer import NerfTrainer, ResumeError
 
 
 @pytest.mark.slow
 def test_training_learns_the_procedural_scene(small_config):
     trainer = NerfTrainer(small_config(max_steps=400, grid_resolution=64, target_samples=1 << 14))
-    before = trainer.validate(count=2)["psnr"]
+    before = trainer.evaluate(count=2)["psnr"]
     result = trainer.run()
     assert result.final_metrics["psnr"] > before + 8.0, (before, result.final_metrics)
     assert result.final_metrics["psnr"] > 22.0, result.final_metrics
@@ -103,7 +103,7 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(small_config):
 
 FLUSH_CHECK = """
 import torch
-from fields.train.nerf_trainer import training_device
+from fields.run.device import training_device
 tiny = torch.tensor([1e-39])  # subnormal in float32
 before = (tiny * 1.0).item()
 training_device("cpu")

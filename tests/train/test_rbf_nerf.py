@@ -19,7 +19,7 @@ def test_rbf_field_trains_through_the_shared_trainer(small_config):
 def test_rbf_field_learns_the_procedural_scene(small_config):
     trainer = NerfTrainer(small_config(field="rbf", field_options=SMALL_RBF, max_steps=400, grid_resolution=64,
                                        target_samples=1 << 14))
-    before = trainer.validate(count=2)["psnr"]
+    before = trainer.evaluate(count=2)["psnr"]
     result = trainer.run()
     assert result.final_metrics["psnr"] > before + 8.0, (before, result.final_metrics)
     assert result.final_metrics["psnr"] > 22.0, result.final_metrics

@@ -65,7 +65,7 @@ def test_resuming_a_run_of_another_signal_names_it(small_config, tmp_path):
     import torch
 
     from fields.models import make_field
-    from fields.train.checkpointing import save_training_state
+    from fields.run.checkpoint import save_training_state
     from fields.train.nerf_trainer import ResumeError
 
     image_field = make_field("image", "mlp", height=8, width=8)

@@ -1,4 +1,3 @@
-import json
 import math
 
 import numpy as np
@@ -6,8 +5,8 @@ import pytest
 import torch
 
 from fields.datasets import image_rays, load_scene
-from fields.viewer.cameras import (c2w_from_viser, camera_path_json, matrix_to_quaternion, pinhole_from_viser,
-                                   quaternion_to_matrix, viser_from_c2w, write_camera_path)
+from fields.viewer.cameras import (c2w_from_viser, matrix_to_quaternion, pinhole_from_viser, quaternion_to_matrix,
+                                   viser_from_c2w)
 
 
 def random_rotations(n, seed=0):
@@ -53,18 +52,3 @@ def test_a_viser_camera_at_a_training_view_sees_that_view(procedural_scene):
         expected_origins, expected_directions = image_rays(scene, index)
         assert torch.allclose(origins, expected_origins.reshape(-1, 3), atol=1e-5)
         assert torch.allclose(directions, expected_directions.reshape(-1, 3), atol=1e-5)
-
-
-def test_camera_path_file_has_the_render_format(tmp_path):
-    c2w = np.eye(4)
-    c2w[:3, 3] = [0.0, -4.0, 1.0]
-    keyframes = [{"camera_to_world": c2w, "fov_y_degrees": 40.0, "aspect": 1.5},
-                 {"camera_to_world": c2w * 1.0, "fov_y_degrees": 35.5}]
-    path = write_camera_path(tmp_path / "paths" / "orbit.json", keyframes, (600, 400))
-    data = json.loads(path.read_text())
-    assert data == camera_path_json(keyframes, (600, 400))
-    assert data["resolution"] == [600, 400] and data["fps"] == 30 and len(data["frames"]) == 2
-    assert data["frames"][0]["camera_to_world"] == c2w.tolist()
-    assert data["frames"][1]["fov_y_degrees"] == 35.5 and set(data["frames"][0]) == {"camera_to_world",
-                                                                                      "fov_y_degrees"}
-    assert not list(tmp_path.glob("paths/*.tmp"))

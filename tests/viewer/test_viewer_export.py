@@ -10,10 +10,11 @@ import trimesh
 
 import fields.viewer
 from fields.models import make_field
-from fields.train.checkpointing import save_training_state
+from fields.run.checkpoint import save_training_state
 from fields.viewer import Viewer, ViewerError
 
 from viewer_helpers import wait_for
+from fields.run import exit_code
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
 NORMALIZATION = {"center": [3.0, -2.0, 10.0], "scale": 4.0}  # x_unit = (x_mesh - center) / scale
@@ -45,7 +46,7 @@ def viewer_of_view_app(checkpoint: Path, port: int, monkeypatch) -> Viewer:
 
     with monkeypatch.context() as patch:
         patch.setattr(fields.viewer, "Viewer", capture)
-        assert view.main(view.ViewConfig(checkpoint=checkpoint, port=port, device="cpu", max_resolution=32)) == 2
+        assert exit_code(view.main, view.ViewConfig(checkpoint=checkpoint, port=port, device="cpu", max_resolution=32)) == 2
     return Viewer(*captured["args"], **captured["kwargs"] | {"verbose": False})
 
 
@@ -55,7 +56,7 @@ def test_export_button_writes_sdf_meshes_in_the_coordinates_of_export_mesh(sdf_c
     import export_mesh
 
     reference = tmp_path / "export_mesh.ply"
-    assert export_mesh.main(export_mesh.ExportMeshConfig(checkpoint=sdf_checkpoint, output=reference, resolution=32,
+    assert exit_code(export_mesh.main, export_mesh.ExportMeshConfig(checkpoint=sdf_checkpoint, output=reference, resolution=32,
                                                          device="cpu")) == 0
 
     viewer = viewer_of_view_app(sdf_checkpoint, free_port, monkeypatch)

@@ -8,7 +8,7 @@ from fields.models import make_field
 from fields.render.camera import PinholeCamera, render_camera
 from fields.viewer.renderers import (ImageRenderer, RadianceRenderer, RenderInterrupted, SdfRenderer,
                                      make_renderer, strip_cameras)
-from fields.viewer.sdf_render import render_sdf_rays
+from fields.render.sphere_tracing import render_sdf_rays
 
 from viewer_helpers import SPHERE_RADIUS, SphereSdf
 

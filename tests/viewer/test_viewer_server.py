@@ -12,6 +12,7 @@ from fields.viewer import Viewer, ViewerError, check_port
 from fields.viewer.loading import load_viewer_input
 
 from viewer_helpers import SphereSdf, ViserProtocolClient, red_pixels, wait_for
+from fields.run import exit_code
 
 # OpenGL camera 4 units out on -Y looking at the origin, +Z up.
 FRONT = np.array([[1.0, 0, 0, 0], [0, 0, -1, -4.0], [0, 1, 0, 0], [0, 0, 0, 1]])
@@ -81,7 +82,7 @@ def test_missing_and_corrupt_checkpoints_fail_before_serving(tmp_path, free_port
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "apps"))
     import view
 
-    assert view.main(view.ViewConfig(checkpoint=corrupt, port=free_port)) == 2
+    assert exit_code(view.main, view.ViewConfig(checkpoint=corrupt, port=free_port)) == 2
     assert "error: cannot load" in capsys.readouterr().err
     with socket.socket() as probe:  # nothing was left listening
         probe.bind(("127.0.0.1", free_port))

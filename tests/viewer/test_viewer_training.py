@@ -11,6 +11,7 @@ from fields.train.nerf_trainer import NerfTrainer
 from fields.viewer import TrainingLink
 
 from viewer_helpers import ViserProtocolClient, wait_for
+from fields.run import exit_code
 
 SMALL_FIELD = {"log2_hashmap_size": 12, "finest_resolution": 64, "n_levels": 4}
 
@@ -106,7 +107,7 @@ def test_train_app_with_viewer_prints_the_url_and_closes_it(procedural_scene, tm
 
     config = small_config(procedural_scene, tmp_path, max_steps=2, viewer=True, viewer_port=free_port,
                           viewer_wait=False)
-    assert train_nerf.main(config) == 0
+    assert exit_code(train_nerf.main, config) == 0
     out = capsys.readouterr().out
     assert f"viewer: open http://127.0.0.1:{free_port}" in out and "done: 2 steps" in out
     check_port("127.0.0.1", free_port)  # the viewer closed with the app: the port is free again
@@ -122,7 +123,7 @@ def test_train_app_refuses_a_busy_viewer_port(procedural_scene, tmp_path, free_p
         holder.bind(("127.0.0.1", free_port))
         holder.listen()
         config = small_config(procedural_scene, tmp_path, viewer=True, viewer_port=free_port)
-        assert train_nerf.main(config) == 2
+        assert exit_code(train_nerf.main, config) == 2
     err = capsys.readouterr().err
     assert f"port {free_port} on 127.0.0.1 is already in use" in err and "--port" in err
     assert not (tmp_path / "run").exists()  # nothing started, nothing written

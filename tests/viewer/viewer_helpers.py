@@ -4,7 +4,7 @@ import time
 import numpy as np
 import torch
 
-from fields.viewer.protocol_client import ViserProtocolClient  # noqa: F401 (tests import it from here)
+from bench.viewer_client import ViserProtocolClient  # noqa: F401 (tests import it from here)
 
 SPHERE_RADIUS = 0.6
 SPHERE_RGB = (0.9, 0.1, 0.1)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fields.encodings.positional import PositionalEncoding
 from fields.models.backbone import Backbone, register_backbone
 from fields.models.cam import build_cam, split_cam_groups
 from fields.models.quantize import check_bits, fake_quantize
@@ -85,8 +86,7 @@ class PositionalMLP(CoordinateMLP):
                  n_layers: int = 3, skips: Sequence[int] = (), cam: Optional[dict] = None, quantize_bits: int = 0):
         super().__init__(in_dim, out_dim, in_dim * (1 + 2 * n_frequencies), hidden_dim, n_layers,
                          n_frequencies=n_frequencies, skips=list(skips), cam=cam, quantize_bits=quantize_bits)
-        self.register_buffer("frequencies", math.pi * 2.0 ** torch.arange(n_frequencies, dtype=torch.float32),
-                             persistent=False)
+        self.encoding = PositionalEncoding(n_frequencies)
 
     @classmethod
     def default_lr(cls, signal: str) -> float:
@@ -99,8 +99,7 @@ class PositionalMLP(CoordinateMLP):
         return dict(n_frequencies=10 if signal == "image" else 6)
 
     def embed(self, coords: torch.Tensor) -> torch.Tensor:
-        angles = (coords[..., None] * self.frequencies).flatten(-2)
-        return torch.cat([coords, torch.sin(angles), torch.cos(angles)], dim=-1)
+        return self.encoding(coords)
 
 
 @register_backbone

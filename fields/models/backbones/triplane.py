@@ -7,12 +7,12 @@ paper fits with): plane 0 is read at (x, y), plane 1 at (x, z), plane 2 at (y, z
 plane's width. A 2-D field (images) has a single plane read at (u, v). The planes are the tensor that tri-plane
 processing (``fields.triplanes``) classifies, so their layout [planes, channels, H, W] is part of the contract.
 """
-import math
 from typing import Optional
 
 import torch
 from torch import nn
 
+from fields.encodings.positional import PositionalEncoding
 from fields.models.backbone import Backbone, register_backbone
 from fields.models.backbones.coordinate_mlp import Siren
 from fields.models.layers import relu_mlp
@@ -42,8 +42,7 @@ class TriplaneBackbone(Backbone):
         self.reduce = reduce
         self.plane_lr_scale = plane_lr_scale
         self.planes = nn.Parameter(torch.randn(n_planes, plane_channels, resolution, resolution) * init_std)
-        self.register_buffer("frequencies", math.pi * 2.0 ** torch.arange(n_frequencies, dtype=torch.float32),
-                             persistent=False)
+        self.encoding = PositionalEncoding(n_frequencies) if n_frequencies > 0 else None
         plane_dim = plane_channels * (3 if in_dim == 3 and reduce == "concat" else 1)
         decoder_in = plane_dim + (in_dim * (1 + 2 * n_frequencies) if n_frequencies > 0 else 0)
         if decoder == "siren":
@@ -76,7 +75,6 @@ class TriplaneBackbone(Backbone):
 
     def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None) -> torch.Tensor:
         features = self.plane_features(coords)
-        if len(self.frequencies):
-            angles = (coords[..., None] * self.frequencies).flatten(-2)
-            features = torch.cat([features, coords, torch.sin(angles), torch.cos(angles)], dim=-1)
+        if self.encoding is not None:
+            features = torch.cat([features, self.encoding(coords)], dim=-1)
         return self.decoder(features)

@@ -7,6 +7,7 @@ import torch
 from fields.io import load_checkpoint, save_checkpoint
 from fields.models import build_field
 from fields.render import OccupancyGrid
+from fields.run.folder import checkpoint_path
 
 FORMAT = "fields-field-1"
 
@@ -40,8 +41,9 @@ def _with_prefix(tensors: dict, prefix: str) -> dict:
 
 
 def load_field(path: Path, device: torch.device | str = "cpu"):
-    """Rebuilds the field (and, for radiance fields, its occupancy grid) from a checkpoint.
+    """Rebuilds the field (and, for radiance fields, its occupancy grid) from a checkpoint or a run folder.
     Returns (field, grid or None, meta)."""
+    path = checkpoint_path(path)
     tensors, meta = load_checkpoint(path)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not a field checkpoint of this toolkit (format {meta.get('format')!r}); "
