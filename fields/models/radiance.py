@@ -1,4 +1,4 @@
-"""Radiance fields: the field contract of DESIGN.md.
+"""Radiance fields: the field contract of docs/design.md.
 
 ``density(x) -> (sigma, h)`` with a 16-channel ``h`` (raw density plus 15 geometry features, the PVD convention),
 ``color(h, d) -> rgb`` in [0, 1], and ``forward(x, d)`` returning both. The backbone maps the scene box to ``h``;

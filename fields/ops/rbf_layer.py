@@ -1,4 +1,4 @@
-"""The fused Gaussian RBF layer of GNF / Gaussian RBFNet (METHODS.md §1): native op and its pure-torch reference.
+"""The fused Gaussian RBF layer of GNF / Gaussian RBFNet (docs/methods.md): native op and its pure-torch reference.
 
 N axis-aligned Gaussian kernels in feature space, then a linear read-out, in one op:
 
