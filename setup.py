@@ -51,6 +51,7 @@ setup(
     name="fields",
     version="0.1.0",
     description="Neural fields toolkit: native ray marching, volume rendering and encodings; trainers, viewer, export",
+    license="Apache-2.0",
     packages=find_packages(include=["fields", "fields.*"]),
     python_requires=">=3.10",
     install_requires=[

@@ -8,7 +8,7 @@ frame).
                            [--preview-resolution 128] [--device cpu|cuda]
 
 Without --checkpoint it takes the newest outputs/lego/hash/*/checkpoints/latest.safetensors (here or in
-/work/main); train one with `python apps/train_nerf.py --scene lego --max-time 120 --output /tmp/viewer_lego`.
+the main checkout); train one with `python apps/train_nerf.py --scene lego --max-time 120 --output /tmp/viewer_lego`.
 Cameras: the scene's training views, one after another (each frame a new view, as while moving).
 """
 import argparse

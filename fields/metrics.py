@@ -1,6 +1,6 @@
 """Image quality metrics on [0, 1] RGB images, channels last ([H, W, 3] or [N, H, W, 3]).
 
-Conventions (DESIGN.md): PSNR over all pixels of the full images; SSIM with the standard 11x11 Gaussian window
+Conventions (docs/design.md): PSNR over all pixels of the full images; SSIM with the standard 11x11 Gaussian window
 (sigma 1.5, K1 = 0.01, K2 = 0.03, data range 1, 'valid' filtering), per channel, averaged; LPIPS only where the
 ``lpips`` package and its backbone weights are already on this machine: nothing is ever downloaded.
 """

@@ -1,6 +1,6 @@
 """Camera rays: pixels to world-space rays, lens undistortion, and random training batches.
 
-Convention (DESIGN.md): ``c2w`` is camera-to-world with OpenGL camera axes (looks down -Z, +Y up); pixel
+Convention (docs/design.md): ``c2w`` is camera-to-world with OpenGL camera axes (looks down -Z, +Y up); pixel
 ``(u, v)`` has ``u`` to the right and ``v`` down from the top-left image corner, so the pixel in row ``r``,
 column ``c`` has its centre at ``(c + 0.5, r + 0.5)``. The camera-space direction of a pixel is
 ``((u - cx) / fx, -(v - cy) / fy, -1)`` once the normalised coordinates are undistorted.

@@ -11,7 +11,7 @@ import torch
 class SceneData:
     """One split of a posed-image scene.
 
-    Cameras follow the project convention (DESIGN.md): ``c2w`` maps camera to world with OpenGL camera axes
+    Cameras follow the project convention (docs/design.md): ``c2w`` maps camera to world with OpenGL camera axes
     (the camera looks down -Z, +Y is up in the image), pixel ``(u, v)`` has ``u`` to the right and ``v`` down from
     the top-left corner of the image, and pixel centres sit at half-integers (the caller adds the 0.5).
     """

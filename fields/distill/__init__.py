@@ -1,5 +1,5 @@
 """PVD: progressive volume distillation of a trained radiance field into a field of any registered type, with
-PVD-AL's active learning (METHODS.md section 4).
+PVD-AL's active learning (docs/methods.md, "PVD").
 
 ``Distiller(ConvertConfig(checkpoint=..., to="mlp")).run()`` is what ``apps/convert.py`` does."""
 from fields.distill.config import ConvertConfig

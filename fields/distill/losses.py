@@ -1,4 +1,4 @@
-"""PVD's progressive stages and losses (METHODS.md section 4b).
+"""PVD's progressive stages and losses (docs/methods.md, "PVD").
 
 Stage 1 matches the 16-d intermediate features h; stage 2 adds the point-wise (clipped) density and colour; stage 3
 adds the rendered colour of every ray. Every term is PVD's ``normL2``: the Frobenius norm of the whole batch

@@ -1,4 +1,4 @@
-"""FreSh (Frequency Shifting, METHODS.md section 3): choose a field's embedding hyperparameter before training by
+"""FreSh (Frequency Shifting, docs/methods.md): choose a field's embedding hyperparameter before training by
 matching the spectrum of the untrained field's output to the spectrum of the signal.
 
 For each candidate value, the untrained field is built with a few seeds and evaluated on the signal's grid; the

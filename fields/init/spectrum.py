@@ -1,4 +1,4 @@
-"""Spectra for FreSh (METHODS.md section 3): a signal's DFT magnitudes reduced to one dimension, and the
+"""Spectra for FreSh (docs/methods.md, "FreSh"): a signal's DFT magnitudes reduced to one dimension, and the
 Wasserstein distance between two such spectra.
 
 A signal is a tensor [C, n_1, ..., n_D] (D = 2 for images and rendered views, 3 for volumes) on a square / cubic

@@ -15,11 +15,15 @@ BACKBONES: dict[str, type["Backbone"]] = {}
 
 
 def register_backbone(cls: type["Backbone"]) -> type["Backbone"]:
+    """Class decorator: makes ``cls`` available as field type ``cls.backbone_type``."""
     BACKBONES[cls.backbone_type] = cls
     return cls
 
 
 class Backbone(nn.Module):
+    """Base of the field types. Subclasses set ``backbone_type``, take their hyperparameters as keyword arguments
+    (passed on to ``options``) and are registered with :func:`register_backbone`."""
+
     backbone_type: ClassVar[str]
 
     def __init__(self, in_dim: int, out_dim: int, **options):
@@ -43,15 +47,22 @@ class Backbone(nn.Module):
         return [{"params": list(self.parameters()), "lr": lr}]
 
     def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """[N, in_dim] coordinates in [-1, 1] -> [N, out_dim] features. ``modulation`` is a per-sample coordinate
-        that modulating backbones (CAM) read; the others ignore it. Types that have :meth:`encode` also take
-        ``encoded=``, its output at ``coords``, instead of computing it again."""
+        """Raw features at coordinates.
+
+        Args:
+            coords: [N, in_dim] float32 in [-1, 1].
+            modulation: [N, c] per-sample coordinate that modulating backbones (CAM) read; the others ignore it.
+            encoded: (types with :meth:`encode` only) its output at ``coords``, used instead of computing it again.
+
+        Returns:
+            [N, out_dim] float32.
+        """
         raise NotImplementedError
 
     def encode(self, coords: torch.Tensor) -> Optional[torch.Tensor]:
-        """The output of the backbone's grid encoder at ``coords``, for ``forward(coords, encoded=...)`` to reuse,
-        or None for types without one. A renderer that evaluates every sample's density without autograd and then
-        trains on a subset of the samples (:func:`fields.render.render_rays`) encodes each sample only once."""
+        """The backbone's grid encoding of ``coords`` [N, in_dim] ([N, E] float32), for ``forward(coords,
+        encoded=...)`` to reuse, or None for types without one. A renderer that evaluates every sample's density
+        without autograd and then trains on a subset of the samples encodes each sample only once."""
         return None
 
 
@@ -61,6 +72,8 @@ def grid_lookup_coords(coords: torch.Tensor) -> torch.Tensor:
 
 
 def build_backbone(backbone_type: str, in_dim: int, out_dim: int, signal: str, options: dict) -> Backbone:
+    """The backbone of ``backbone_type`` with its defaults for ``signal`` overridden by ``options``; unknown types
+    and options raise ValueError listing the accepted ones."""
     if backbone_type not in BACKBONES:
         raise ValueError(f"unknown field type {backbone_type!r}; known types: {', '.join(sorted(BACKBONES))}")
     cls = BACKBONES[backbone_type]

@@ -10,6 +10,17 @@ from fields.models.quantize import quantized_bytes
 
 
 class NeuralField(nn.Module):
+    """Base of the signal wrappers (:class:`RadianceField`, :class:`SdfField`, :class:`ImageField`).
+
+    Args:
+        field_type: a registered backbone type ("hash", "rbf", "mlp", ...).
+        in_dim: coordinate dimension (3 for radiance and SDF fields, 2 for images).
+        out_dim: backbone output channels.
+        aabb: the box that maps to the backbone's [-1, 1]^in_dim (min corner, then max corner).
+        backbone: backbone options overriding the type's defaults for this signal.
+        signal_options: the wrapper's own options, stored in ``config``.
+    """
+
     signal: ClassVar[str]  # "radiance", "sdf" or "image"
 
     def __init__(self, field_type: str, in_dim: int, out_dim: int, aabb: Sequence[float],
@@ -27,10 +38,12 @@ class NeuralField(nn.Module):
                 **self._signal_options, "backbone": dict(self.backbone.options)}
 
     def num_parameters(self) -> int:
+        """Number of trainable values."""
         return sum(p.numel() for p in self.parameters())
 
     def param_groups(self, lr: float) -> list[dict]:
-        """The backbone's groups, then everything else (colour head) at ``lr`` (its CAM grids in a "cam" group)."""
+        """Optimiser parameter groups: the backbone's, then everything else (colour head) at ``lr`` (its CAM grids
+        in a "cam" group at 10x)."""
         groups = self.backbone.param_groups(lr)
         in_backbone = {id(p) for p in self.backbone.parameters()}
         rest = [p for p in self.parameters() if id(p) not in in_backbone]
@@ -47,7 +60,7 @@ class NeuralField(nn.Module):
         return (total + sum(b.numel() * b.element_size() for b in self.buffers())) / 1e6
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
-        """World points in the scene box -> backbone coordinates in [-1, 1]^D."""
+        """World points [N, D] in the scene box -> backbone coordinates [N, D] in [-1, 1]^D."""
         dim = x.shape[-1]
         lo, hi = self.aabb[:dim], self.aabb[dim:]
         return (x - lo) / (hi - lo) * 2.0 - 1.0

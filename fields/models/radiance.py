@@ -1,13 +1,7 @@
-"""Radiance fields: the field contract of DESIGN.md.
+"""Radiance fields: the field contract of docs/design.md.
 
-``density(x) -> (sigma, h)`` with a 16-channel ``h`` (raw density plus 15 geometry features, the PVD convention),
-``color(h, d) -> rgb`` in [0, 1], and ``forward(x, d)`` returning both. The backbone maps the scene box to ``h``;
-the colour head is the same for every field type, which is what lets PVD convert between them.
-
-CAM on a radiance field: ``color_cam`` modulates the colour head by view direction (any field type), and a ``cam``
-backbone option (mlp, ffn, siren, finer) modulates the trunk by xyz through additive tri-planes; both keep
-``density(x)`` independent of the view. ``color_quantize_bits`` quantises the colour head (the backbone has its own
-``quantize_bits``).
+The backbone maps the scene box to ``h`` (raw density plus 15 geometry features, the PVD convention); the colour head
+is the same for every field type, which is what lets PVD convert between them.
 """
 from typing import Optional, Sequence
 
@@ -19,6 +13,21 @@ from fields.models.field import NeuralField
 
 
 class RadianceField(NeuralField):
+    """A backbone to ``h`` [N, 16] and the shared colour head.
+
+    Args:
+        type: the field type (backbone).
+        aabb: scene box; density is zero outside it.
+        sh_degree: SH bands of the view direction in the colour head (degree**2 coefficients).
+        color_hidden_dim: width of the colour head's two hidden layers.
+        density_bias: added to ``h[:, 0]`` before ``trunc_exp``.
+        backbone: backbone options; its ``cam`` (mlp, ffn, siren, finer) modulates the trunk by xyz through additive
+            tri-planes, and its ``quantize_bits`` quantises the backbone.
+        color_cam: CAM options of the colour head, which modulate it by view direction (any type; None: off). Both
+            CAMs keep ``density(x)`` independent of the view.
+        color_quantize_bits: fake quantisation of the colour head (0: off).
+    """
+
     signal = "radiance"
 
     def __init__(self, type: str = "hash", aabb: Sequence[float] = (-1.5, -1.5, -1.5, 1.5, 1.5, 1.5),
@@ -32,8 +41,15 @@ class RadianceField(NeuralField):
         self.density_bias = density_bias
 
     def density(self, x: torch.Tensor, encoded: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """sigma [N] (>= 0; zero outside the scene box) and the geometry features h [N, 16] at world points x [N, 3].
-        ``encoded``: :meth:`encode` at x, computed earlier without autograd, reused instead of computed again."""
+        """Density and geometry features at world points.
+
+        Args:
+            x: [N, 3] float32 world points.
+            encoded: :meth:`encode` at x, computed earlier without autograd, reused instead of computed again.
+
+        Returns:
+            (sigma [N] float32 >= 0, zero outside the scene box; h [N, 16] float32, raw density first).
+        """
         unit = self.to_unit(x)
         inside = (unit.abs() <= 1.0).all(dim=-1)
         unit = unit.clamp(-1.0, 1.0)
@@ -47,10 +63,19 @@ class RadianceField(NeuralField):
         return self.backbone.encode(self.to_unit(x).clamp(-1.0, 1.0))
 
     def color(self, h: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        """rgb [N, 3] in [0, 1] from geometry features h [N, 16] and unit view directions d [N, 3]."""
+        """Colour seen along unit view directions.
+
+        Args:
+            h: [N, 16] float32 geometry features from :meth:`density`.
+            d: [N, 3] float32 unit view directions.
+
+        Returns:
+            [N, 3] float32 rgb in [0, 1].
+        """
         return self.color_head(h, d)
 
     def forward(self, x: torch.Tensor, d: torch.Tensor,
                 encoded: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sigma [N], rgb [N, 3]) at points x [N, 3] seen along d [N, 3]: :meth:`density` then :meth:`color`."""
         sigma, h = self.density(x, encoded)
         return sigma, self.color(h, d)

@@ -10,6 +10,8 @@ from fields.models.field import NeuralField
 
 
 class SdfField(NeuralField):
+    """A signed distance field of type ``type`` (backbone options in ``backbone``) over the box ``aabb``."""
+
     signal = "sdf"
 
     def __init__(self, type: str = "hash", aabb: Sequence[float] = (-1.0, -1.0, -1.0, 1.0, 1.0, 1.0),
@@ -17,7 +19,7 @@ class SdfField(NeuralField):
         super().__init__(type, 3, 1, aabb, backbone)
 
     def sdf(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 3] world points -> [N] signed distances."""
+        """Signed distances [N] float32 at world points x [N, 3] float32 (negative inside)."""
         unit = self.to_unit(x)
         return self.backbone(unit, modulation=unit)[:, 0]
 

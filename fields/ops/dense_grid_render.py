@@ -25,16 +25,25 @@ def dense_grid_render(rays_o: torch.Tensor, rays_d: torch.Tensor, values: torch.
         step: distance between samples; a ray's samples sit at ``t_near + (k + 1/2) * step`` inside the box.
         min_transmittance: a ray stops once its transmittance falls below this.
 
-    Returns ``(rgb [N, 3], opacity [N], depth [N])``: colour not yet composited on a background, opacity, and the
-    expected depth ``sum_i w_i t_i`` (0 for rays that hit nothing).
+    Returns:
+        (rgb [N, 3], opacity [N], depth [N]) float32: colour not yet composited on a background, opacity, and the
+        expected depth ``sum_i w_i t_i`` (0 for rays that hit nothing).
     """
     return torch.ops.fields.dense_grid_render(rays_o, rays_d, values, skip_distance, aabb, float(step),
                                               float(min_transmittance))
 
 
 def skip_distances(occupied: torch.Tensor, max_distance: int = 16) -> torch.Tensor:
-    """uint8 [C, B, A] skip distances of the cell mask ``occupied`` [C, B, A]: 0 in occupied cells, else the
-    Chebyshev distance in cells to the nearest occupied one, capped at ``max_distance`` + 1 (a lower bound)."""
+    """Skip distances for :func:`dense_grid_render`.
+
+    Args:
+        occupied: [C, B, A] bool cell mask ([z, y, x]).
+        max_distance: cap, in [1, 254].
+
+    Returns:
+        [C, B, A] uint8: 0 in occupied cells, else the Chebyshev distance in cells to the nearest occupied one,
+        capped at ``max_distance`` + 1 (a lower bound).
+    """
     if not 0 < max_distance < 255:
         raise ValueError(f"skip_distances: max_distance must be in [1, 254], got {max_distance}")
     reached = occupied.float()[None, None]

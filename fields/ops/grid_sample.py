@@ -66,9 +66,15 @@ def _batched(grid: torch.Tensor, coords: torch.Tensor, unbatched_dim: int):
 
 
 def grid_sample_2d(features: torch.Tensor, coords: torch.Tensor, align_corners: bool) -> torch.Tensor:
-    """Bilinear samples of ``features`` [B, C, H, W] at ``coords`` [B, N, 2] = (x -> W, y -> H) in [-1, 1]: [B, N, C].
+    """Bilinear samples of a 2-D feature grid (differentiable in features and coords).
 
-    Unbatched: features [C, H, W], coords [N, 2] -> [N, C]. Differentiable in features and coords.
+    Args:
+        features: [B, C, H, W] float32, or [C, H, W] unbatched.
+        coords: [B, N, 2] float32 (x -> W, y -> H) in [-1, 1], or [N, 2] unbatched.
+        align_corners: as in ``F.grid_sample``.
+
+    Returns:
+        [B, N, C] float32, or [N, C] unbatched.
     """
     features, coords, added = _batched(features, coords, 3)
     out = _GridSample.apply(features, coords, align_corners, 2)
@@ -76,9 +82,15 @@ def grid_sample_2d(features: torch.Tensor, coords: torch.Tensor, align_corners: 
 
 
 def grid_sample_3d(features: torch.Tensor, coords: torch.Tensor, align_corners: bool) -> torch.Tensor:
-    """Trilinear samples of ``features`` [B, C, D, H, W] at ``coords`` [B, N, 3] = (x -> W, y -> H, z -> D): [B, N, C].
+    """Trilinear samples of a 3-D feature grid (differentiable in features and coords).
 
-    Unbatched: features [C, D, H, W], coords [N, 3] -> [N, C]. Differentiable in features and coords.
+    Args:
+        features: [B, C, D, H, W] float32, or [C, D, H, W] unbatched.
+        coords: [B, N, 3] float32 (x -> W, y -> H, z -> D) in [-1, 1], or [N, 3] unbatched.
+        align_corners: as in ``F.grid_sample``.
+
+    Returns:
+        [B, N, C] float32, or [N, C] unbatched.
     """
     features, coords, added = _batched(features, coords, 4)
     out = _GridSample.apply(features, coords, align_corners, 3)
@@ -86,11 +98,17 @@ def grid_sample_3d(features: torch.Tensor, coords: torch.Tensor, align_corners: 
 
 
 def triplane_sample(planes: torch.Tensor, coords: torch.Tensor, align_corners: bool, reduce: str = "sum"):
-    """Samples the xy, xz and yz planes of ``planes`` [B, 3, C, H, W] at ``coords`` [B, N, 3] in one fused pass.
+    """Samples the xy, xz and yz planes in one fused pass (differentiable in planes and coords): plane 0 at (x, y),
+    plane 1 at (x, z), plane 2 at (y, z), the first coordinate along W.
 
-    Plane 0 is sampled at (x, y), plane 1 at (x, z), plane 2 at (y, z) (first coordinate -> W), and the three
-    samples are combined by ``reduce``: "sum" or "product" give [B, N, C], "concat" gives [B, N, 3C] (plane 0's
-    channels first). Unbatched: planes [3, C, H, W], coords [N, 3]. Differentiable in planes and coords.
+    Args:
+        planes: [B, 3, C, H, W] float32, or [3, C, H, W] unbatched.
+        coords: [B, N, 3] float32 in [-1, 1], or [N, 3] unbatched.
+        align_corners: as in ``F.grid_sample``.
+        reduce: how the three samples combine: "sum", "product" or "concat" (plane 0's channels first).
+
+    Returns:
+        [B, N, C] float32 ([B, N, 3C] for "concat"); no B when unbatched.
     """
     planes, coords, added = _batched(planes, coords, 4)
     out = _TriplaneSample.apply(planes, coords, align_corners, reduce)

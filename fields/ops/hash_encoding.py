@@ -60,12 +60,17 @@ class _HashEncodeBackward(torch.autograd.Function):
 def hash_encode(
     x: torch.Tensor, embeddings: torch.Tensor, level_offsets: torch.Tensor, resolutions: torch.Tensor
 ) -> torch.Tensor:
-    """Encodes points ``x`` [N, D] (float32, in [0, 1]^D, D = 2 or 3) into [N, L * F] features.
+    """Encodes points into multiresolution grid features (the exact convention is in the module docstring).
 
-    ``embeddings`` [P, F] (float32, F in {1, 2, 4, 8}) holds the L level tables one after the other,
-    ``level_offsets`` [L + 1] (int64, 0 first, P last) their row offsets, ``resolutions`` [L] (int64) the cells
-    per axis of each level. ``level_offsets`` and ``resolutions`` are read on the host: keep them on the CPU to
-    avoid a device synchronisation. See the module docstring for the exact convention.
+    Args:
+        x: [N, D] float32 in [0, 1]^D, D = 2 or 3 (clamped; differentiable, first order).
+        embeddings: [P, F] float32, F in {1, 2, 4, 8}: the L level tables one after the other (differentiable).
+        level_offsets: [L + 1] int64 row offsets of the tables (0 first, P last); keep it on the CPU (it is read on
+            the host, and a device tensor would cost a synchronisation).
+        resolutions: [L] int64 cells per axis of each level; on the CPU too.
+
+    Returns:
+        [N, L * F] float32 features, level-major.
     """
     return _HashEncode.apply(x, embeddings, level_offsets, resolutions)
 
@@ -77,10 +82,18 @@ def hash_encode_reusing(
     resolutions: torch.Tensor,
     encoded: torch.Tensor,
 ) -> torch.Tensor:
-    """:func:`hash_encode` when its value is already known: ``encoded`` must be ``hash_encode(x, embeddings, ...)``
-    computed earlier without autograd (same points, same table). Returns it with the op's backward attached, so
-    gradients reach ``embeddings`` (and ``x``) as if the encoding had been computed here. What lets a renderer
-    encode every sample once without autograd and train on the subset that matters without encoding it again."""
+    """:func:`hash_encode` when its value is already known, which lets a renderer encode every sample once without
+    autograd and train on the subset that matters without encoding it again.
+
+    Args:
+        x, embeddings, level_offsets, resolutions: as :func:`hash_encode`.
+        encoded: [N, L * F] ``hash_encode(x, embeddings, ...)`` computed earlier without autograd (same points,
+            same table).
+
+    Returns:
+        ``encoded`` with the op's backward attached: gradients reach ``embeddings`` (and ``x``) as if the encoding
+        had been computed here.
+    """
     if encoded.requires_grad or encoded.shape[0] != x.shape[0]:
         raise ValueError("hash_encode_reusing: encoded must be a no-grad encoding of x (got requires_grad="
                          f"{encoded.requires_grad}, {encoded.shape[0]} rows for {x.shape[0]} points)")

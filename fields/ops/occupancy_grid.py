@@ -12,9 +12,17 @@ def occupancy_ema_update_(
     occupancy: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, decay: float
 ) -> torch.Tensor:
     """EMA-max update, in place: every cell decays, ``occupancy *= decay``, then evaluated cells take
-    ``max(decayed, value)``. A repeated index takes the largest of its values. Cells holding a negative value are masked
-    out (never updated). occupancy [C] float32 (contiguous), indices [M] int64 in [0, C), values [M] float32.
-    Returns ``occupancy``."""
+    ``max(decayed, value)``.
+
+    Args:
+        occupancy: [C] float32, contiguous; cells holding a negative value are masked out (never updated).
+        indices: [M] int64 in [0, C), the evaluated cells; a repeated index takes the largest of its values.
+        values: [M] float32 occupancy of the evaluated cells.
+        decay: EMA factor applied to every cell.
+
+    Returns:
+        ``occupancy`` itself.
+    """
     torch.ops.fields.occupancy_ema_update_(occupancy, indices, values, decay)
     return occupancy
 
@@ -30,8 +38,14 @@ def occupancy_ema_update_reference(
 
 
 def pack_bitfield(binary: torch.Tensor) -> torch.Tensor:
-    """Packs a flat bool grid [C] into uint8 [ceil(C / 8)]: cell i is bit ``i & 7`` of byte ``i >> 3``; padding bits
-    are 0."""
+    """Packs a flat grid into bits: cell i is bit ``i & 7`` of byte ``i >> 3``; padding bits are 0.
+
+    Args:
+        binary: [C] bool.
+
+    Returns:
+        [ceil(C / 8)] uint8.
+    """
     return torch.ops.fields.pack_bitfield(binary)
 
 
@@ -44,8 +58,8 @@ def pack_bitfield_reference(binary: torch.Tensor) -> torch.Tensor:
 
 
 def grid_level_aabbs(aabb: torch.Tensor, levels: int) -> torch.Tensor:
-    """Boxes [levels, 6] of the cascade levels: level 0 is ``aabb`` itself, level l >= 1 is centre ± half · 2**l
-    (the same float32 operations as the native kernels)."""
+    """Boxes [levels, 6] float32 of the cascade levels of ``aabb`` [6]: level 0 is ``aabb`` itself, level l >= 1 is
+    centre ± half · 2**l (the same float32 operations as the native kernels)."""
     # Python scalars, not torch.tensor(..., device=aabb.device): on a GPU every such tensor is a host-to-device copy
     # that waits for the stream, and this runs at every training step. Powers of two are exact in float32, so the
     # float32 arithmetic is unchanged.

@@ -44,12 +44,20 @@ def rasterize(
     *,
     near: float = 1e-2,
 ) -> RasterOutput:
-    """Rasterizes a triangle mesh with a z-buffer (no gradients).
+    """Rasterizes a triangle mesh with a z-buffer (no gradients; rules in the module docstring).
 
-    vertices [V, 3] float32 world positions; faces [F, 3] int32 or int64 vertex indices; colors [V, 3] float32
-    per-vertex colours; c2w [4, 4] float32 camera-to-world (its top 3 rows are inverted as an affine map, the bottom
-    row is ignored); intrinsics (fx, fy, cx, cy) in pixels, fx, fy > 0; width, height of the image; near > 0. All
-    tensors on one device (c2w may be on any). Returns rgb [H, W, 3], depth [H, W], triangle_id [H, W].
+    Args:
+        vertices: [V, 3] float32 world positions.
+        faces: [F, 3] int32 or int64 vertex indices, on the vertices' device.
+        colors: [V, 3] float32 per-vertex colours, on the vertices' device.
+        c2w: [4, 4] float32 camera-to-world, on any device (its top 3 rows are inverted as an affine map).
+        intrinsics: (fx, fy, cx, cy) in pixels, fx, fy > 0.
+        width: image width in pixels.
+        height: image height in pixels.
+        near: near plane distance, > 0.
+
+    Returns:
+        RasterOutput: rgb [H, W, 3] float32, depth [H, W] float32, triangle_id [H, W] int64.
     """
     fx, fy, cx, cy = _unpack_intrinsics(intrinsics)
     w2c = world_to_camera(c2w).to(vertices.device)

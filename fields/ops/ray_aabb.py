@@ -9,12 +9,16 @@ MISS_DISTANCE = 1e10  # t_near and t_far of a ray that misses the box
 def ray_aabb_intersect(
     rays_o: torch.Tensor, rays_d: torch.Tensor, aabb: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Intersects rays ``rays_o + t * rays_d`` (t >= 0) with the box ``aabb`` = (xmin, ymin, zmin, xmax, ymax, zmax).
+    """Intersects rays ``rays_o + t * rays_d`` (t >= 0) with an axis-aligned box; faces count as inside.
 
-    Args: rays_o, rays_d [N, 3] float32; aabb [6] float32, all on one device. Directions need not be unit length.
-    Returns ``(t_near [N], t_far [N], hit [N] bool)``. Rays starting inside the box get ``t_near = 0``. Rays that miss
-    it, or whose box lies behind them, get ``hit = False`` and ``t_near = t_far = 1e10``. Zero direction components
-    are handled exactly (the ray is parallel to that slab); faces count as inside.
+    Args:
+        rays_o: [N, 3] float32 origins.
+        rays_d: [N, 3] float32 directions, not necessarily unit length; zero components are handled exactly.
+        aabb: [6] float32 (xmin, ymin, zmin, xmax, ymax, zmax), on the rays' device.
+
+    Returns:
+        (t_near [N], t_far [N], hit [N] bool). Rays starting inside the box get ``t_near = 0``; rays that miss it,
+        or whose box lies behind them, get ``hit = False`` and ``t_near = t_far = 1e10``.
     """
     return torch.ops.fields.ray_aabb_intersect(rays_o, rays_d, aabb)
 

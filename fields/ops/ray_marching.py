@@ -24,9 +24,17 @@ class RaySamples(NamedTuple):
 
 
 def select_samples(samples: RaySamples, keep: torch.Tensor) -> RaySamples:
-    """The samples ``keep`` selects (a bool mask [S], or increasing int64 indices: on a GPU each mask indexing waits
-    for the device, one ``nonzero`` beforehand waits once), still packed ray after ray in their order; every ray
-    stays (with fewer, perhaps no, samples)."""
+    """The samples ``keep`` selects, still packed ray after ray in their order; every ray stays (with fewer, perhaps
+    no, samples).
+
+    Args:
+        samples: packed samples of N rays, S samples.
+        keep: [S] bool mask or increasing int64 indices (on a GPU each mask indexing waits for the device; one
+            ``nonzero`` beforehand waits once).
+
+    Returns:
+        RaySamples with the kept samples and a new ``packed_info`` [N, 2].
+    """
     ray_indices = samples.ray_indices[keep]
     counts = torch.zeros_like(samples.packed_info[:, 1]).index_add_(0, ray_indices, torch.ones_like(ray_indices))
     first = torch.cumsum(counts, 0) - counts
@@ -59,19 +67,30 @@ def ray_marching(
     generator: Optional[torch.Generator] = None,
 ) -> RaySamples:
     """Marches rays ``rays_o + t * rays_d`` over ``[max(t_min, near_plane), min(t_max, far_plane)]`` and keeps the
-    steps whose midpoint lies in an occupied cell (of the finest level containing it).
+    steps whose midpoint lies in an occupied cell (of the finest level containing it). Empty space is jumped over (to
+    the next boundary of the empty cell, or of its empty block of 8³ cells, keeping the step lattice), so it costs
+    one step per empty block or cell crossed.
 
     Args:
-        rays_o, rays_d: [N, 3] float32. t_min, t_max: [N] float32 (e.g. from :func:`ray_aabb_intersect`).
-        bitfield: uint8 [ceil(levels * resolution**3 / 8)], see :mod:`fields.ops.occupancy_grid`.
+        rays_o: [N, 3] float32 origins.
+        rays_d: [N, 3] float32 directions (t is measured in their units).
+        t_min: [N] float32 start of each ray's interval (e.g. from :func:`ray_aabb_intersect`).
+        t_max: [N] float32 end of each ray's interval.
+        bitfield: [ceil(levels * resolution**3 / 8)] uint8, see :mod:`fields.ops.occupancy_grid`.
         aabb: [6] float32, the box of level 0; level l covers it scaled by 2**l about its centre.
+        levels: number of cascade levels.
+        resolution: cells per axis of each level.
         render_step_size: the step; with ``cone_angle > 0`` the step is ``clamp(t * cone_angle, render_step_size,
             1e10)``. The last step of a ray is clipped to its interval's end.
+        cone_angle: 0 for uniform steps.
         max_samples_per_ray: at most this many samples per ray (the first ones along the ray).
-        stratified: start each ray at ``t_min + u * step`` with one ``u ~ U[0, 1)`` per ray, drawn with ``generator``
-            (a generator on the rays' device; None uses torch's default).
-    Empty space is jumped over (to the next boundary of the empty cell, or of its empty block of 8³ cells, keeping the
-    step lattice), so it costs one step per empty block or cell crossed.
+        stratified: start each ray at ``t_min + u * step`` with one ``u ~ U[0, 1)`` per ray.
+        near_plane: no sample before this distance.
+        far_plane: no sample beyond this distance.
+        generator: draws ``u`` (a generator on the rays' device; None uses torch's default).
+
+    Returns:
+        RaySamples: ray_indices [S] int64, t_starts [S] and t_ends [S] float32, packed_info [N, 2] int64.
     """
     jitter = _jitter(rays_o.shape[0], rays_o.device, stratified, generator)
     ray_indices, t_starts, t_ends, packed_info = torch.ops.fields.ray_marching(

@@ -1,4 +1,4 @@
-"""The fused Gaussian RBF layer of GNF / Gaussian RBFNet (METHODS.md §1): native op and its pure-torch reference.
+"""The fused Gaussian RBF layer of GNF / Gaussian RBFNet (docs/methods.md): native op and its pure-torch reference.
 
 N axis-aligned Gaussian kernels in feature space, then a linear read-out, in one op:
 
@@ -44,11 +44,18 @@ class _RbfLayer(torch.autograd.Function):
 
 def rbf_layer(features: torch.Tensor, centres: torch.Tensor, log_precisions: torch.Tensor, weight: torch.Tensor,
               bias: torch.Tensor) -> torch.Tensor:
-    """Gaussian RBF layer with its linear read-out: [B, F] features -> [B, O] outputs (float32, contiguous).
+    """Gaussian RBF layer with its linear read-out (formula in the module docstring). All inputs float32,
+    contiguous and differentiable (first order). Limits: F <= 128, N <= 256, O <= 64.
 
-    ``centres`` [N, F] and ``log_precisions`` [N, F] (beta; the precision is exp(beta), per kernel and feature)
-    describe the N kernels, ``weight`` [O, N] and ``bias`` [O] the read-out. Limits: F <= 128, N <= 256, O <= 64.
-    Differentiable in all five inputs (first order). See the module docstring for the exact formula.
+    Args:
+        features: [B, F] encoder features.
+        centres: [N, F] kernel centres.
+        log_precisions: [N, F] beta; the precision is exp(beta), per kernel and feature.
+        weight: [O, N] read-out weights (as in ``nn.Linear``).
+        bias: [O] read-out bias.
+
+    Returns:
+        [B, O] float32 outputs.
     """
     return _RbfLayer.apply(features, centres, log_precisions, weight, bias)
 

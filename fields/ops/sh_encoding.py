@@ -20,7 +20,15 @@ class _ShEncode(torch.autograd.Function):
 
 
 def sh_encode(dirs: torch.Tensor, degree: int = 4) -> torch.Tensor:
-    """Encode unit directions ``dirs`` [N, 3] (float32) into ``degree**2`` real SH coefficients [N, degree**2]."""
+    """Real spherical harmonics of unit directions.
+
+    Args:
+        dirs: [N, 3] float32 unit directions (differentiable).
+        degree: number of bands, 1 to 5.
+
+    Returns:
+        [N, degree**2] float32 coefficients, band by band.
+    """
     return _ShEncode.apply(dirs, degree)
 
 

@@ -74,14 +74,20 @@ def volume_render(
 ) -> VolumeRenderOutput:
     """Composites packed samples into per-ray colour, opacity and depth (see the module docstring for the rules).
 
-    Args: ``sigmas`` [S], ``rgbs`` [S, 3], ``t_starts`` [S], ``t_ends`` [S] (float32, contiguous, one device) and
-    ``packed_info`` [N, 2] int64 (first sample, sample count per ray); ``early_stop_eps`` and ``alpha_threshold``
-    in [0, 1] (0 disables each rule).
+    Args:
+        sigmas: [S] float32 densities (differentiable). All tensors contiguous, on one device.
+        rgbs: [S, 3] float32 colours (differentiable).
+        t_starts: [S] float32 start distance of each sample along its ray.
+        t_ends: [S] float32 end distance of each sample.
+        packed_info: [N, 2] int64 (first sample, sample count) per ray. On CPU a row outside the S samples raises
+            ValueError; on CUDA (where that check would cost a device sync) such a ray renders as empty.
+        early_stop_eps: stop a ray once its transmittance falls below this (0 disables the rule).
+        alpha_threshold: skip samples with a smaller alpha (0 disables the rule).
 
-    Gradients flow to ``sigmas`` and ``rgbs`` from ``rgb``, ``opacity`` and ``depth``; not to ``t_starts``/``t_ends``
-    and not from ``weights`` (returned for inspection; the backward reads it, so do not modify it in place). Samples
-    that no ray owns get weight 0. On CPU a ``packed_info`` row outside the S samples raises ValueError; on CUDA (where
-    that check would cost a device sync) such a ray renders as empty.
+    Returns:
+        VolumeRenderOutput: rgb [N, 3], opacity [N], depth [N] (un-normalised) and weights [S] (0 for dropped
+        samples and for samples no ray owns). Gradients flow to ``sigmas`` and ``rgbs`` from rgb, opacity and depth,
+        not from ``weights`` (for inspection; the backward reads it, so do not modify it in place).
     """
     rgb, opacity, depth, weights = _VolumeRender.apply(
         sigmas, rgbs, t_starts, t_ends, packed_info, float(early_stop_eps), float(alpha_threshold)
@@ -99,9 +105,16 @@ def contributing_samples(
     early_stop_eps: float = 1e-4,
     alpha_threshold: float = 0.0,
 ) -> torch.Tensor:
-    """Mask [S] of the samples :func:`volume_render` keeps under the same rules (neither behind the termination point
-    nor below the alpha threshold). Rendering only these samples, packed in the same order, gives the same colour,
-    opacity, depth and gradients: what lets a renderer evaluate the field's colour, or its gradients, only there."""
+    """The samples :func:`volume_render` keeps under the same rules (neither behind the termination point nor below
+    the alpha threshold). Rendering only these samples, packed in the same order, gives the same colour, opacity,
+    depth and gradients: what lets a renderer evaluate the field's colour, or its gradients, only there.
+
+    Args:
+        sigmas, t_starts, t_ends: [S] float32; packed_info: [N, 2] int64; the rules: as :func:`volume_render`.
+
+    Returns:
+        [S] bool mask of the kept samples.
+    """
     no_color = sigmas.new_zeros(sigmas.shape[0], 3)
     *_, transmittance = torch.ops.fields.volume_render_forward(
         sigmas.contiguous(), no_color, t_starts, t_ends, packed_info, float(early_stop_eps), float(alpha_threshold)

@@ -23,6 +23,7 @@ class PinholeCamera:
 
     @classmethod
     def from_fov(cls, c2w, width: int, height: int, fov_y_degrees: float) -> "PinholeCamera":
+        """A camera with square pixels and a centred principal point from its vertical field of view."""
         focal = 0.5 * height / math.tan(0.5 * math.radians(fov_y_degrees))
         return cls(torch.as_tensor(c2w, dtype=torch.float32), width, height, focal, focal, 0.5 * width, 0.5 * height)
 
@@ -45,8 +46,17 @@ class PinholeCamera:
 @torch.no_grad()
 def render_camera(field, grid, camera: PinholeCamera, *, background: float = 1.0, render_step_size: float = 5e-3,
                   cone_angle: float = 0.0, chunk: int = 1 << 14) -> dict:
-    """Renders a radiance field from ``camera``: rgb [H, W, 3] on a uniform background, depth and opacity [H, W]
-    (all on the field's device). Depth is the expected distance along the ray, 0 where nothing was hit."""
+    """Renders a radiance field from ``camera`` (no gradients).
+
+    Args:
+        field: a radiance field; grid: its :class:`OccupancyGrid`; camera: the view.
+        background: grey level behind the field.
+        render_step_size, cone_angle: as :func:`fields.ops.ray_marching`; chunk: rays per pass.
+
+    Returns:
+        {"rgb": [H, W, 3], "opacity": [H, W], "depth": [H, W]} float32 on the field's device; depth is the expected
+        distance along the ray, 0 where nothing was hit.
+    """
     device = grid.aabb.device
     origins, directions = camera.rays(device)
     rgb, opacity, depth = render_rays_chunked(

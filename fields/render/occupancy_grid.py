@@ -12,7 +12,12 @@ from fields.ops.ray_marching import RaySamples, ray_marching
 class OccupancyGrid(torch.nn.Module):
     """``levels`` grids of ``resolution``³ cells; level l covers ``aabb`` scaled by 2**l about its centre.
 
-    Buffers (saved in the state dict): ``aabb`` [6], ``occupancy`` [levels, R³] float (EMA-max of the evaluated
+    Args:
+        aabb: (xmin, ymin, zmin, xmax, ymax, zmax) of level 0.
+        resolution: cells per axis of each level.
+        levels: number of cascade levels.
+
+    Buffers (saved in the state dict): ``aabb`` [6], ``occupancy`` [levels, R³] float32 (EMA-max of the evaluated
     occupancy; a negative value masks a cell out), ``binary`` [levels, R, R, R] bool and ``bitfield`` (``binary``
     packed, the form ray marching reads). Cell (l, x, y, z) is ``binary[l, x, y, z]``.
     """
@@ -62,14 +67,19 @@ class OccupancyGrid(torch.nn.Module):
         chunk_size: int = 1 << 18,
         generator: Optional[torch.Generator] = None,
     ) -> None:
-        """Refreshes the grid from ``occ_eval_fn`` (world points [M, 3] -> occupancy [M], e.g. density × step size).
+        """Refreshes the grid from a field: every cell's EMA decays, evaluated cells take ``max(decayed, value)``.
 
-        Runs only when ``step % update_every == 0``. During warm-up (``step < warmup_steps``) every cell is evaluated,
-        afterwards a quarter of each level's cell count drawn at random (with replacement, as nerfacc and Instant-NGP
-        do; a permutation of every cell costs far more) plus all occupied cells, each at a point drawn uniformly in
-        the cell. Every cell's EMA decays (``*= ema_decay``) and evaluated cells take ``max(decayed, value)``. Cells
-        with occupancy above ``min(mean occupancy of the cells >= 0, occ_threshold)`` become occupied. ``occ_eval_fn``
-        sees at most ``chunk_size`` points at a time.
+        Args:
+            step: the training step; the grid is updated only when ``step % update_every == 0``.
+            occ_eval_fn: world points [M, 3] float32 -> occupancy [M] (e.g. density × step size).
+            occ_threshold: cells above ``min(mean occupancy of the cells >= 0, occ_threshold)`` become occupied.
+            ema_decay: factor applied to every cell's EMA.
+            warmup_steps: before this step every cell is evaluated; afterwards a quarter of each level's cell count
+                drawn at random (with replacement, as nerfacc and Instant-NGP do; a permutation of every cell costs
+                far more) plus all occupied cells, each at a point drawn uniformly in the cell.
+            update_every: update period in steps.
+            chunk_size: most points ``occ_eval_fn`` sees at a time.
+            generator: for the drawn cells and points (None: torch's default).
         """
         if step % update_every != 0:
             return
@@ -99,8 +109,17 @@ class OccupancyGrid(torch.nn.Module):
         stratified: bool = False,
         generator: Optional[torch.Generator] = None,
     ) -> RaySamples:
-        """Samples along rays [N, 3] inside occupied cells: clips the rays to the outermost level's box, then marches
-        (see :func:`fields.ops.ray_marching`)."""
+        """Samples along rays inside occupied cells: clips the rays to the outermost level's box, then marches.
+
+        Args:
+            rays_o: [N, 3] float32 origins, on the grid's device.
+            rays_d: [N, 3] float32 directions.
+            render_step_size, near_plane, far_plane, cone_angle, max_samples_per_ray, stratified, generator: as
+                :func:`fields.ops.ray_marching`.
+
+        Returns:
+            RaySamples: ray_indices [S] int64, t_starts [S], t_ends [S] float32, packed_info [N, 2] int64.
+        """
         t_near, t_far, _ = ray_aabb_intersect(rays_o, rays_d, self.level_aabbs()[-1].contiguous())
         return ray_marching(
             rays_o, rays_d, t_near, t_far, self.bitfield, self.aabb, self.levels, self.resolution,

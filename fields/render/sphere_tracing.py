@@ -9,8 +9,16 @@ from fields.render.camera import PinholeCamera
 @torch.no_grad()
 def sphere_trace(field, origins: torch.Tensor, directions: torch.Tensor, max_steps: int = 96,
                  epsilon: float = 1e-3, step_scale: float = 0.9) -> tuple[torch.Tensor, torch.Tensor]:
-    """(distance t [N], hit [N] bool) of the first zero of ``field.sdf`` along unit rays, within the field's box.
-    Steps are ``step_scale`` times the signed distance (a learned SDF is not an exact distance)."""
+    """Finds the first zero of ``field.sdf`` along rays, within the field's box.
+
+    Args:
+        field: an SDF field; origins: [N, 3] float32; directions: [N, 3] float32 unit directions.
+        max_steps: iterations at most; epsilon: |sdf| below which a ray has hit.
+        step_scale: steps are this times the signed distance (a learned SDF is not an exact distance).
+
+    Returns:
+        (t [N] float32 distance along each ray, hit [N] bool).
+    """
     t_near, t_far, box_hit = ray_aabb_intersect(origins, directions, field.aabb)
     t = t_near.clone()
     active = box_hit.clone()
@@ -29,7 +37,7 @@ def sphere_trace(field, origins: torch.Tensor, directions: torch.Tensor, max_ste
 
 @torch.no_grad()
 def sdf_normals(field, points: torch.Tensor, step: float = 1e-3) -> torch.Tensor:
-    """Unit normals [N, 3] (the normalised SDF gradient, central differences)."""
+    """Unit normals [N, 3] at points [N, 3]: the normalised SDF gradient by central differences of size ``step``."""
     offsets = torch.eye(3, device=points.device) * step
     gradient = torch.stack([field.sdf(points + o) - field.sdf(points - o) for o in offsets], dim=-1)
     return gradient / gradient.norm(dim=-1, keepdim=True).clamp_min(1e-12)
@@ -37,8 +45,12 @@ def sdf_normals(field, points: torch.Tensor, step: float = 1e-3) -> torch.Tensor
 
 @torch.no_grad()
 def render_sdf_camera(field, camera: PinholeCamera, background: float = 1.0, chunk: int = 1 << 15) -> dict:
-    """rgb [H, W, 3] (normal map: 0.5 + 0.5 n, on the background), depth [H, W] (distance along the ray, 0 where
-    nothing is hit) and opacity [H, W] (1 on the surface, else 0) of an SDF field seen from ``camera``."""
+    """An SDF field seen from ``camera``, ``chunk`` rays at a time.
+
+    Returns:
+        {"rgb": [H, W, 3] normal map 0.5 + 0.5 n on the grey ``background``, "depth": [H, W] distance along the ray
+        (0 where nothing is hit), "opacity": [H, W] (1 on the surface, else 0)}, float32 on the field's device.
+    """
     device = field.aabb.device
     origins, directions = camera.rays(device)
     rgb = torch.full((origins.shape[0], 3), float(background), device=device)

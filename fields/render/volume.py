@@ -33,15 +33,24 @@ def render_rays(
     near_plane: float = 0.0,
     check_finite: bool = False,
 ) -> RenderedRays:
-    """Renders rays ``origins``/``directions`` [N, 3] (unit directions) on ``background`` ([N, 3] or [3]).
+    """Renders rays through a radiance field. The field's colour (and, with autograd on, its gradients) is evaluated
+    only at the samples compositing keeps (:func:`fields.ops.contributing_samples`); the result is what rendering
+    every marched sample would give.
 
-    The field's colour (and, with autograd on, its gradients) is evaluated only at the samples compositing keeps
-    (:func:`fields.ops.contributing_samples`); the result is what rendering every marched sample would give.
+    Args:
+        field: a radiance field (``encode``, ``density``, ``color``, ``forward`` of the field contract).
+        grid: an :class:`OccupancyGrid` (anything with its ``sample`` method).
+        origins: [N, 3] float32 ray origins, on the field's device.
+        directions: [N, 3] float32 unit directions.
+        background: [N, 3] or [3] float32 colour composited behind each ray.
+        render_step_size, stratified, cone_angle, near_plane: as :func:`fields.ops.ray_marching`.
+        check_finite: also return ``field_sum``, a device tensor that is finite only if every field output is: the
+            compositing kernel maps a NaN density to an opaque sample instead of propagating it, so training checks
+            the field's outputs themselves (a sum costs two reductions, ``isfinite(...).all()`` about ten kernels).
 
-    ``check_finite`` also returns ``field_sum``, a device tensor that is finite only if every field output is: the
-    compositing kernel maps a NaN density to an opaque sample instead of propagating it, so training checks the
-    field's outputs themselves. A sum costs two reductions where ``isfinite(...).all()`` costs about ten kernels;
-    finite outputs so large (~1e33) that their sum overflows are flagged too, which is just as well."""
+    Returns:
+        RenderedRays: rgb [N, 3] on the background, opacity [N], depth [N] (un-normalised), sample counts.
+    """
     samples = grid.sample(
         origins,
         directions,
@@ -81,7 +90,11 @@ def render_rays(
 def render_rays_reference(field, grid, origins, directions, background, *, render_step_size: float,
                           cone_angle: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """The plain way, and what :func:`render_rays` must equal: the field (density and colour) at every marched
-    sample, then compositing. Returns rgb [N, 3] on ``background`` and the un-normalised depth [N]."""
+    sample, then compositing. Arguments as :func:`render_rays`.
+
+    Returns:
+        (rgb [N, 3] on ``background``, un-normalised depth [N]).
+    """
     samples = grid.sample(origins, directions, render_step_size=render_step_size, cone_angle=cone_angle)
     positions = _sample_points(origins, directions, samples)
     sigmas, rgbs = field(positions, directions[samples.ray_indices])
@@ -97,7 +110,11 @@ def _sample_points(origins: torch.Tensor, directions: torch.Tensor, samples: Ray
 
 @torch.no_grad()
 def render_rays_chunked(field, grid, origins, directions, background, *, chunk: int = 1 << 14, **kwargs):
-    """Inference over many rays in chunks (bounded memory). Returns rgb [N, 3], opacity [N], depth [N]."""
+    """:func:`render_rays` without gradients over many rays, ``chunk`` rays at a time (bounded memory).
+
+    Returns:
+        (rgb [N, 3], opacity [N], depth [N]) float32.
+    """
     rgbs, opacities, depths = [], [], []
     for start in range(0, origins.shape[0], chunk):
         part = render_rays(field, grid, origins[start : start + chunk], directions[start : start + chunk],

@@ -1,2 +1,2 @@
-"""Neural processing of tri-plane fields (METHODS.md §5): fitting one tri-plane per shape of a collection, locally
+"""Neural processing of tri-plane fields (docs/methods.md): fitting one tri-plane per shape of a collection, locally
 or on Ray (:mod:`.collection`), and classifying the fitted tri-planes (:mod:`.classify`)."""

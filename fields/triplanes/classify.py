@@ -1,4 +1,4 @@
-"""Training and evaluating the tri-plane classifier and the point-cloud baseline on one split (METHODS.md §5b):
+"""Training and evaluating the tri-plane classifier and the point-cloud baseline on one split (docs/methods.md):
 AdamW with a one-cycle schedule and cross-entropy; accuracy and confusion matrix on the held-out shapes."""
 import time
 from dataclasses import asdict, dataclass

@@ -1,4 +1,4 @@
-"""Fitting one tri-plane field to one mesh (METHODS.md §5a), deterministically given the shape's seed.
+"""Fitting one tri-plane field to one mesh (docs/methods.md), deterministically given the shape's seed.
 
 The signed distance is truncated to ±truncation and mapped affinely to [0, 1], and the field's output is trained as
 a logit with binary cross-entropy, as in the paper's mesh fitting. Its zero crossing (logit 0) is the surface, so the

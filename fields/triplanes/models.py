@@ -1,4 +1,4 @@
-"""Classifiers of fitted shapes: a Transformer over tri-plane channels (METHODS.md §5b) and a PointNet-style
+"""Classifiers of fitted shapes: a Transformer over tri-plane channels (docs/methods.md) and a PointNet-style
 point-cloud baseline."""
 import torch
 from torch import nn

@@ -1,4 +1,4 @@
-// The fused Gaussian RBF layer of GNF / Gaussian RBFNet (METHODS.md §1): N axis-aligned Gaussian kernels in
+// The fused Gaussian RBF layer of GNF / Gaussian RBFNet (docs/methods.md): N axis-aligned Gaussian kernels in
 // feature space followed by a linear read-out,
 //
 //     D_bk   = ½ Σ_d exp(β_kd) (f_bd − c_kd)²

@@ -1,4 +1,4 @@
-"""Gaussian RBFNet / GNF (METHODS.md §1): a multiresolution feature grid, then one layer of N anisotropic Gaussian
+"""Gaussian RBFNet / GNF (docs/methods.md): a multiresolution feature grid, then one layer of N anisotropic Gaussian
 kernels in feature space with a linear read-out (the fused native ``rbf_layer``). No hidden MLP.
 
 The grid is the multiresolution grid of the hash encoding: coarse levels that fit the table are dense grids, finer
@@ -6,7 +6,7 @@ ones are hashed (GNF's hash-grid encoder). The published default, DiF-Grid (six 
 their own resolution), needs ~10 M parameters in 3-D and six separate lookups; one fused lookup of dense + hashed
 levels fits the CPU budgets here and the <= 4 M parameter target for SDFs.
 
-Initialisation (deliberately not the published one; METHODS §1 (f) "near-identical initial units"): the published
+Initialisation (deliberately not the published one; docs/methods.md, "Gaussian RBFNet"): the published
 code draws the grid features from N(0, 1) and starts every centre at ~0 and every precision at 1. Measured here
 (astronaut, 20 s of CPU, lr 1e-2) that reaches 11 dB: the std-1 fine levels are per-pixel noise that Adam, moving
 each value by ~lr per step, needs hundreds of steps to clean up. Instead the grid starts almost flat (std 1e-4, as
@@ -18,7 +18,7 @@ commensurate with the feature scale. Same run: 22.7 dB (hash grid: 16.3 dB).
 Radiance fields (GNF-SH): the read-out emits the 16 geometry channels of the field contract (raw density first) and
 the shared SH colour head of :class:`fields.models.RadianceField` colours them, so the rbf field trains, renders and
 converts through the shared trainer, renderer and PVD. The published NeRF path (GNFRenderer) does not run as
-published (METHODS §1 (f)); its 49-value SH read-out and softplus(raw - 10) density are not reproduced.
+published (docs/methods.md); its 49-value SH read-out and softplus(raw - 10) density are not reproduced.
 """
 import math
 from typing import Optional

@@ -1,6 +1,6 @@
 """Tri-plane hybrid field: three axis-aligned feature planes (xy, xz, yz) sampled bilinearly at the projections of a
 point, their samples summed (or concatenated), optionally joined by a positional encoding of the point, and decoded
-by a small MLP (Cardace et al., ICLR 2024; METHODS.md §5).
+by a small MLP (Cardace et al., ICLR 2024; docs/methods.md).
 
 Sampling uses the core's fused ``triplane_sample`` with ``align_corners=False`` (the ``grid_sample`` default the
 paper fits with): plane 0 is read at (x, y), plane 1 at (x, z), plane 2 at (y, z), the first coordinate along the
