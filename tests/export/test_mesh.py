@@ -130,3 +130,12 @@ def test_views_around_the_box_follow_views_and_downscale_when_the_scene_is_gone(
     cameras = training_cameras(gone, torch.tensor([-1.0, -1, -1, 1, 1, 1]), tmp_path, downscale=8, max_views=3)
     assert len(cameras) == 3 and (cameras[0].width, cameras[0].height) == (64, 64)
     assert "rendering 3 views of 64x64 around the box" in capsys.readouterr().err
+
+
+def test_a_face_budget_below_what_the_surface_allows_warns():
+    from fields.export.cleanup import decimate
+
+    sphere = trimesh.creation.icosphere(2)
+    with pytest.warns(UserWarning, match="--max-faces 2: decimation stopped at 4 faces"):
+        _, faces, _ = decimate(np.asarray(sphere.vertices), np.asarray(sphere.faces), 2)
+    assert len(faces) == 4  # a closed surface keeps at least a tetrahedron

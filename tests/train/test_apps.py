@@ -39,6 +39,7 @@ def test_train_then_eval_from_the_command_line(procedural_scene, tmp_path):
     assert evaluation.returncode == 0, evaluation.stderr
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["split"] == "val" and 0 < metrics["psnr"] < 100 and 0 < metrics["ssim"] <= 1
+    assert metrics["scene"] == str(procedural_scene) and str(procedural_scene) in evaluation.stdout
     assert len(list((tmp_path / "eval").glob("val_*.png"))) == metrics["views"]
     by_folder = run_app(str(ROOT / "apps" / "eval.py"), "--checkpoint", str(out), "--split", "val", "--every", "4",
                         "--device", "cpu")  # the run folder stands for its latest checkpoint

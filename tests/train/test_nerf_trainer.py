@@ -56,13 +56,19 @@ def test_resume_keeps_the_checkpoints_occupancy_grid(small_config, capsys):
     assert resumed.run().step == 8
 
 
-def test_resume_refuses_another_scene(small_config, procedural_scene, tmp_path):
+def test_resume_follows_a_moved_scene_and_refuses_another(small_config, procedural_scene, tmp_path, capsys):
     run = NerfTrainer(small_config(max_steps=5, eval_every=0)).run()
     checkpoint = run.output / "checkpoints" / "latest.safetensors"
-    other_scene = shutil.copytree(procedural_scene, tmp_path / "another_scene")
     before = checkpoint.read_bytes()
-    with pytest.raises(ResumeError, match="another_scene"):
-        NerfTrainer(small_config(scene=str(other_scene), resume=True))
+    moved = shutil.copytree(procedural_scene, tmp_path / "renamed_scene")  # the same cameras under another name
+    assert NerfTrainer(small_config(scene=str(moved), max_steps=6, resume=True)).step == 5
+    assert "the scene moved" in capsys.readouterr().out
+    other = shutil.copytree(procedural_scene, tmp_path / "another_scene")
+    transforms = json.loads((other / "transforms_train.json").read_text())
+    transforms["frames"][0]["transform_matrix"][0][3] += 0.5  # other cameras
+    (other / "transforms_train.json").write_text(json.dumps(transforms))
+    with pytest.raises(ResumeError, match=f"{procedural_scene}.*holds other cameras"):
+        NerfTrainer(small_config(scene=str(other), resume=True))
     assert checkpoint.read_bytes() == before  # nothing already written is touched
     with pytest.raises(ResumeError, match="no checkpoint"):
         NerfTrainer(small_config(resume=True, output=tmp_path / "empty"))

@@ -1,5 +1,5 @@
 """Bad option values and reused run folders fail before any work, with a message naming the flag, and a trained run
-is never written over (fields.train.run_checks)."""
+is never written over (fields.run.options, fields.run.folder)."""
 import pytest
 
 from fields.distill.config import ConvertConfig
