@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from bench.timing import new_run_folder, print_results, synchronize
+from bench.timing import even_marks, new_run_folder, print_results, train_with_marks
 from fields.train.config import TrainNerfConfig
 from fields.train.nerf_trainer import NerfTrainer
 
@@ -34,19 +34,13 @@ def main() -> None:
                              max_steps=10**9, output=args.output, progress=False, val_views=0, eval_every=0,
                              save_every=10**9, target_samples=args.target_samples)
     trainer = NerfTrainer(config)
-    marks = [args.budget * (i + 1) / args.points for i in range(args.points)]
-    rows, wall_start = [], time.perf_counter()
-    while marks:
-        start = time.perf_counter()
-        trainer.train_step()
-        synchronize(trainer.device)
-        trainer.elapsed += time.perf_counter() - start
-        if trainer.elapsed >= marks[0]:
-            marks.pop(0)
-            metrics = trainer.evaluate(every=args.every)
-            rows.append({"train_s": round(trainer.elapsed, 1), "steps": trainer.step, "val_psnr": metrics["psnr"],
-                         "val_ssim": metrics["ssim"], "views": metrics["views"]})
-            print(f"  {rows[-1]}", flush=True)
+    wall_start = time.perf_counter()
+
+    def measure() -> dict:
+        metrics = trainer.evaluate(every=args.every)
+        return {"val_psnr": metrics["psnr"], "val_ssim": metrics["ssim"], "views": metrics["views"]}
+
+    rows = train_with_marks(trainer, even_marks(args.budget, args.points), measure)
     trainer.save()
     on_gpu = trainer.device.type == "cuda"
     device = torch.cuda.get_device_name() if on_gpu else f"CPU, {torch.get_num_threads()} threads"

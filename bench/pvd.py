@@ -12,9 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
-
-from bench.timing import new_run_folder, print_results
+from bench.timing import new_run_folder, print_results, train_with_marks
 from fields.datasets import load_scene
 from fields.distill import ConvertConfig, Distiller
 from fields.train.config import TrainNerfConfig
@@ -33,17 +31,8 @@ def measure(field, grid, val, render, every) -> float:
 
 def curve(name, runner, field, grid, render, budget, val, every) -> list[dict]:
     """Steps ``runner`` (a Distiller or NerfTrainer) for ``budget`` seconds, measuring val PSNR at MARKS."""
-    marks, rows = [budget * m for m in MARKS], []
-    while marks:
-        start = time.perf_counter()
-        runner.train_step()
-        runner.elapsed += time.perf_counter() - start
-        if runner.elapsed >= marks[0]:
-            marks.pop(0)
-            rows.append({"run": name, "train_s": round(runner.elapsed, 1), "steps": runner.step,
-                         "val_psnr": round(measure(field, grid, val, render, every), 2)})
-            print(f"  {rows[-1]}", flush=True)
-    return rows
+    return train_with_marks(runner, [budget * m for m in MARKS],
+                            lambda: {"run": name, "val_psnr": round(measure(field, grid, val, render, every), 2)})
 
 
 def distiller(args, to, budget, output, **options) -> Distiller:

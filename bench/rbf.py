@@ -19,7 +19,7 @@ import imageio.v3 as iio
 import skimage.data
 import torch
 
-from bench.timing import print_results, synchronize
+from bench.timing import even_marks, print_results, synchronize, train_with_marks
 from fields.models.backbones.rbf import GaussianRbfBackbone
 from fields.train.config import TrainImageConfig, TrainNerfConfig, TrainSdfConfig
 from fields.run.evaluation import render_field_view
@@ -108,19 +108,11 @@ def bench_lego(args, workdir: Path) -> list[dict]:
                                  field_options=same_grid(field, "radiance"))
         trainer = NerfTrainer(config)
         print(f"  lego / {field}: {trainer.field.num_parameters() / 1e6:.3f} M parameters", flush=True)
-        marks = [args.budget * (i + 1) / args.points for i in range(args.points)]
-        while marks:
-            start = time.perf_counter()
-            trainer.train_step()
-            synchronize(trainer.device)
-            trainer.elapsed += time.perf_counter() - start
-            if trainer.elapsed >= marks[0]:
-                marks.pop(0)
-                metrics = trainer.evaluate(every=10)
-                rows.append({"scene": "lego", "field": field, "params_M": trainer.field.num_parameters() / 1e6,
-                             "train_s": round(trainer.elapsed, 1), "steps": trainer.step,
-                             "val_psnr": round(metrics["psnr"], 2)})
-                print(f"    {rows[-1]}", flush=True)
+        def measure() -> dict:
+            return {"scene": "lego", "field": field, "params_M": trainer.field.num_parameters() / 1e6,
+                    "val_psnr": round(trainer.evaluate(every=10)["psnr"], 2)}
+
+        rows += train_with_marks(trainer, even_marks(args.budget, args.points), measure)
         trainer.field.eval()
         start = time.perf_counter()
         with torch.no_grad():

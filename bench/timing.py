@@ -49,3 +49,23 @@ def new_run_folder(name: str) -> str:
     """outputs/<name>/<time>: a folder of its own for each benchmark run, since the trainers refuse to write over a
     trained run."""
     return f"outputs/{name}/{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def even_marks(budget: float, points: int) -> list[float]:
+    return [budget * (i + 1) / points for i in range(points)]
+
+
+def train_with_marks(trainer, marks: list[float], measure: Callable[[], dict]) -> list[dict]:
+    """Steps ``trainer`` (a NerfTrainer or Distiller) for ``marks[-1]`` seconds of step time and calls ``measure()``
+    at each mark, its clock paused. Rows: {"train_s", "steps", **measure()}, printed as they come."""
+    marks, rows = list(marks), []
+    while marks:
+        start = time.perf_counter()
+        trainer.train_step()
+        synchronize(trainer.device)
+        trainer.elapsed += time.perf_counter() - start
+        if trainer.elapsed >= marks[0]:
+            marks.pop(0)
+            rows.append({"train_s": round(trainer.elapsed, 1), "steps": trainer.step, **measure()})
+            print(f"  {rows[-1]}", flush=True)
+    return rows

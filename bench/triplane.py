@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from bench.timing import new_run_folder, print_results
+from bench.timing import even_marks, new_run_folder, print_results, train_with_marks
 from fields.models import field_types
 
 BUNNY = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sdf" / "bunny.obj"  # or --mesh
@@ -73,18 +73,11 @@ def bench_nerf(args) -> None:
     trainer = NerfTrainer(TrainNerfConfig(scene=args.scene, field="triplane", device="cpu", max_time=args.budget,
                                           max_steps=10**9, output=args.output, progress=False, val_views=0,
                                           eval_every=0, save_every=10**9))
-    marks = [args.budget * (i + 1) / args.points for i in range(args.points)]
-    rows = []
-    while marks:
-        start = time.perf_counter()
-        trainer.train_step()
-        trainer.elapsed += time.perf_counter() - start
-        if trainer.elapsed >= marks[0]:
-            marks.pop(0)
-            metrics = trainer.evaluate(every=args.every)
-            rows.append({"train_s": round(trainer.elapsed, 1), "steps": trainer.step, "val_psnr": metrics["psnr"],
-                         "val_ssim": metrics["ssim"], "views": metrics["views"], "load": _load()})
-            print(f"  {rows[-1]}", flush=True)
+    def measure() -> dict:
+        metrics = trainer.evaluate(every=args.every)
+        return {"val_psnr": metrics["psnr"], "val_ssim": metrics["ssim"], "views": metrics["views"], "load": _load()}
+
+    rows = train_with_marks(trainer, even_marks(args.budget, args.points), measure)
     print_results(f"lego val PSNR vs training time, triplane field (CPU, {torch.get_num_threads()} threads; every "
                   f"{args.every}th val view)", rows, ["train_s", "steps", "val_psnr", "val_ssim", "views", "load"])
 

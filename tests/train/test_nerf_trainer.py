@@ -91,7 +91,7 @@ def test_non_finite_loss_skips_the_step_and_warns(small_config):
         assert torch.isfinite(p).all()
 
 
-def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(small_config):
+def test_ctrl_c_writes_a_checkpoint_then_stops(small_config):
     trainer = NerfTrainer(small_config(max_steps=100))
     step = trainer.train_step
 
@@ -101,10 +101,11 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(small_config):
         return step()
 
     trainer.train_step = interrupted
-    result = trainer.run()
-    assert result.step == 7 and result.final_metrics is None
-    _, _, meta = load_field(result.output / "checkpoints" / "latest.safetensors")
-    assert meta["step"] == 7
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        trainer.run()
+    assert "checkpoint written at step 7" in stopped.value.note
+    _, _, meta = load_field(trainer.output)
+    assert meta["step"] == 7 and not (trainer.output / "eval_val.json").exists()
 
 
 FLUSH_CHECK = """
