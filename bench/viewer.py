@@ -7,8 +7,8 @@ frame).
     python -m bench.viewer [--checkpoint RUN_OR_FILE] [--sizes 256 512] [--frames 4] [--preview-frames 20]
                            [--preview-resolution 128] [--device cpu|cuda]
 
-Without --checkpoint it takes the newest outputs/lego/hash/*/checkpoints/latest.safetensors (here or in
-the main checkout); train one with `python apps/train_nerf.py --scene lego --max-time 120 --output /tmp/viewer_lego`.
+Without --checkpoint it takes the newest outputs/lego/hash/*/checkpoints/latest.safetensors; train one with
+`python apps/train_nerf.py --scene lego --max-time 120`.
 Cameras: the scene's training views, one after another (each frame a new view, as while moving).
 """
 import argparse
@@ -16,6 +16,7 @@ import io
 import math
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,15 +33,14 @@ from fields.viewer.preview_bake import training_view_directions
 from fields.viewer.render_loop import ResolutionControl
 from fields.viewer.renderers import make_renderer
 
-SEARCH = [Path("outputs/lego/hash"), Path("/work/main/outputs/lego/hash")]
+SEARCH = [Path("outputs/lego/hash")]
 
 
 def newest_lego_checkpoint() -> Path:
     found = [p for root in SEARCH for p in root.glob("*/checkpoints/latest.safetensors")]
     if not found:
         raise SystemExit("no trained lego checkpoint under outputs/lego/hash/; train one first: python "
-                         "apps/train_nerf.py --scene lego --max-time 120 --output /tmp/viewer_lego, then pass "
-                         "--checkpoint /tmp/viewer_lego")
+                         "apps/train_nerf.py --scene lego --max-time 120, or pass --checkpoint RUN")
     return max(found, key=lambda p: p.stat().st_mtime)
 
 
@@ -76,7 +76,7 @@ def connect_latency(loaded, cameras, fov_y: float, max_resolution: int, preview_
         port = probe.getsockname()[1]
     start = time.perf_counter()
     viewer = Viewer(loaded.field, loaded.grid, render_options=loaded.meta.get("render"), cameras=cameras, port=port,
-                    max_resolution=max_resolution, output_dir=Path("/tmp/bench_viewer"),
+                    max_resolution=max_resolution, output_dir=Path(tempfile.mkdtemp(prefix="bench_viewer")),
                     preview_resolution=preview_resolution, verbose=False)
     startup = time.perf_counter() - start
     client = ViserProtocolClient(port)
