@@ -29,8 +29,8 @@ class EvalConfig:
     downscale: int = 1
 
 
+@torch.no_grad()  # rendering only
 def main(config: EvalConfig) -> int:
-    torch.set_grad_enabled(False)
     with user_errors():  # scene, checkpoint and option errors
         check_positive(config, ["every", "downscale"])
         checkpoint = checkpoint_path(config.checkpoint)

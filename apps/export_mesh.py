@@ -50,8 +50,8 @@ class ExportMeshConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+@torch.no_grad()  # rendering only
 def main(config: ExportMeshConfig) -> int:
-    torch.set_grad_enabled(False)
     with user_errors(ExportError, FileNotFoundError, ValueError):
         check_positive(config, ["resolution", "views", "downscale"])
         check_non_negative(config, ["max_faces"])

@@ -39,8 +39,8 @@ class ExportPointCloudConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+@torch.no_grad()  # rendering only
 def main(config: ExportPointCloudConfig) -> int:
-    torch.set_grad_enabled(False)
     with user_errors(ExportError, FileNotFoundError, ValueError):
         check_positive(config, ["num_points", "views", "downscale", "outlier_std"])
         if not 0 <= config.min_opacity <= 1:

@@ -43,8 +43,8 @@ class RenderConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+@torch.no_grad()  # rendering only
 def main(config: RenderConfig) -> int:
-    torch.set_grad_enabled(False)
     with user_errors(ExportError, ValueError, FileNotFoundError):  # CameraPathError is a ValueError
         field, grid, meta = load_field(config.checkpoint, resolve_device(config.device))
         if field.signal not in ("radiance", "sdf"):

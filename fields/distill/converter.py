@@ -45,8 +45,8 @@ class Distiller:
         check_target_type(c.to)
         self.device = training_device(c.device)
         torch.manual_seed(c.seed)
+        self.teacher, self.grid, teacher_meta = load_teacher(c.checkpoint, self.device)
         checkpoint = checkpoint_path(c.checkpoint)  # a run folder stands for its latest checkpoint
-        self.teacher, self.grid, teacher_meta = load_teacher(checkpoint, self.device)
         self.teacher_meta = teacher_meta
         self.teacher_info = teacher_record(checkpoint, teacher_meta)
         self.render = dict(teacher_meta.get("render") or {"render_step_size": 5e-3, "cone_angle": 0.0})

@@ -9,8 +9,9 @@ from fields.run.options import JsonConfig, check_non_negative, check_positive
 
 @dataclass
 class TrainNerfConfig(JsonConfig):
-    scene: str = "lego"
-    """Scene name (lego means nerf_synthetic/lego) or a path to a scene folder."""
+    scene: Optional[str] = None
+    """Scene name (lego means nerf_synthetic/lego) or a path to a scene folder (default: lego; with --resume, the
+    scene the run was trained on)."""
     data_root: Optional[Path] = None
     """Where scenes live; otherwise $FIELDS_DATA_ROOT, ./data, then ../shared/data are searched."""
     field: str = "hash"

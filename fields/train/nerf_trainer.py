@@ -13,10 +13,13 @@ from fields.render import OccupancyGrid
 from fields.render.volume import render_rays
 from fields.run import (Budget, Cadence, PixelSubset, RunFolder, TrainingCallbacks, evaluate_views, load_field,
                         make_optimizer, restore_optimizer, running_psnr, save_training_state, scene_fingerprint,
-                        set_lr, step_decay, train_loop, training_device)
+                        set_lr, step_decay, train_loop, trained_scene, training_device)
 from fields.io import load_checkpoint
 from fields.train.config import TrainNerfConfig
 from fields.train.method_options import method_field_options
+
+
+DEFAULT_SCENE = "lego"
 
 
 class ResumeError(ValueError):
@@ -60,7 +63,7 @@ class NerfTrainer:
         self.callbacks = callbacks or TrainingCallbacks()  # e.g. the live viewer (fields.viewer.TrainingLink)
         self.device = training_device(config.device)
         torch.manual_seed(config.seed)
-        self.scene_path = find_scene(config.scene, config.data_root)
+        self.scene_path = self._scene(config)
         self.scene_name = Path(self.scene_path).name
         self.train_data = load_scene(self.scene_path, "train", downscale=config.downscale)
         self.val_data = load_scene(self.scene_path, "val", downscale=config.downscale)
@@ -97,6 +100,14 @@ class NerfTrainer:
                                   f"{self.elapsed:.0f} s of training); raise --max-steps or --max-time to train on")
 
     # ----------------------------------------------------------------- setup
+    @staticmethod
+    def _scene(config: TrainNerfConfig) -> Path:
+        """--scene; without it lego, or for --resume of a given run folder the scene that run was trained on."""
+        resumed = RunFolder(config.output) if config.resume and config.output is not None else None
+        if config.scene is None and resumed is not None and resumed.holds_trained_run():
+            return trained_scene(load_checkpoint(resumed.checkpoint)[1], None, config.data_root)
+        return find_scene(config.scene or DEFAULT_SCENE, config.data_root)
+
     def _select_fresh(self, aabb: list[float], field_options: dict):
         c = self.config
         if c.fresh_views < 1 or c.fresh_side < 8:

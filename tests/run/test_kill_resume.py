@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--field-options", "log2_hashmap_size", "14", "finest_resolution", "256", "n_levels", "8"]
 
 
-def start_training(scene: Path, output: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, str(ROOT / "apps" / "train_nerf.py"), "--scene", str(scene), "--output", str(output),
-               "--device", "cpu", "--no-progress", "--val-views", "0", "--eval-every", "0", "--log-every", "2",
+def start_training(scene: Path | None, output: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, str(ROOT / "apps" / "train_nerf.py"), *(["--scene", str(scene)] if scene else []),
+               "--output", str(output), "--device", "cpu", "--no-progress", "--val-views", "0", "--eval-every", "0", "--log-every", "2",
                "--target-samples", "8192", "--grid-resolution", "32", *SMALL, *extra]
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -39,8 +39,9 @@ def checkpoint_step(output: Path) -> int:
     return int(load_field(output)[2]["step"])
 
 
-def resume(scene: Path, output: Path, steps: int) -> subprocess.CompletedProcess:
-    process = start_training(scene, output, "--resume", "--max-steps", str(steps))
+def resume(output: Path, steps: int) -> subprocess.CompletedProcess:
+    """Without --scene: a resumed run finds the scene it was trained on."""
+    process = start_training(None, output, "--resume", "--max-steps", str(steps))
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
     return subprocess.CompletedProcess(process.args, 0, out, err)
@@ -56,7 +57,7 @@ def test_sigterm_writes_a_checkpoint_and_the_run_resumes(procedural_scene, tmp_p
     stopped_at = checkpoint_step(output)
     assert stopped_at >= 6 and f"checkpoint written at step {stopped_at}" in err and "--resume" in err
     assert err.strip().splitlines()[-1].startswith("interrupted (SIGTERM)")
-    resume(procedural_scene, output, stopped_at + 4)
+    resume(output, stopped_at + 4)
     assert checkpoint_step(output) == stopped_at + 4
     history = json.loads((output / "config.json").read_text())["history"]
     assert len(history) == 1  # the first run's config is kept
@@ -71,5 +72,5 @@ def test_sigkill_loses_at_most_the_steps_since_the_last_timed_checkpoint(procedu
     assert process.returncode == -signal.SIGKILL
     saved = checkpoint_step(output)  # the atomic writes leave a whole checkpoint, whenever the kill came
     assert 1 <= saved <= logged_steps(output) + 2
-    resume(procedural_scene, output, saved + 3)
+    resume(output, saved + 3)
     assert checkpoint_step(output) == saved + 3

@@ -125,3 +125,15 @@ def test_cpu_training_flushes_subnormal_floats():
     done = subprocess.run([sys.executable, "-c", FLUSH_CHECK], capture_output=True, text=True, check=True)
     before, after = map(float, done.stdout.split())
     assert before > 0.0 and after == 0.0
+
+
+def test_periodic_validation_renders_a_bounded_subset_of_pixels(small_config):
+    from fields.run import PixelSubset
+
+    trainer = NerfTrainer(small_config(max_steps=20, eval_every=0, val_views=2, val_pixels=100))
+    trainer.run()
+    assert [len(index) for index in trainer.val_pixels.pixel_index] == [100, 100]
+    # With every pixel in the subset, it measures what the whole-view evaluation measures.
+    everything = PixelSubset(trainer.val_data, 2, trainer.val_data.width * trainer.val_data.height)
+    subset_psnr = everything.psnr(trainer.field, trainer.grid, trainer.config.render_step_size, 0.0, trainer.device)
+    assert subset_psnr == pytest.approx(trainer.evaluate(count=2)["psnr"], abs=1e-3)
