@@ -52,7 +52,7 @@ def process_capture(options: CaptureOptions) -> dict:
     feature_options = sfm.FeatureOptions(options.camera_model, not options.per_image_camera, options.max_image_size)
     _run_stage("features", sfm.options_record(feature_options), state, report, scene,
                lambda: sfm.extract_features(database, scene / "images", names, feature_options),
-               on_redo=lambda: database.unlink(missing_ok=True))
+               on_redo=lambda: database.unlink(missing_ok=True))  # features of other options: start afresh
 
     match_options = sfm.resolve_matching(options.matching, len(names), options.video is not None, options.vocab_tree)
     _run_stage("matching", sfm.options_record(match_options), state, report, scene,
@@ -129,13 +129,16 @@ def _import_video(path: Path, num_frames: int, scene: Path) -> dict:
 
 
 def _run_stage(name: str, record: dict, state: SceneState, report: Report, scene: Path, run, on_redo=None) -> None:
-    """Run stage ``name`` unless an earlier run finished it with the same options."""
+    """Run stage ``name`` unless an earlier run finished it with the same options; ``on_redo`` clears what an
+    earlier run with other options left (an interrupted run with the same options is continued instead)."""
     if state.is_done(name, record):
         report.reuse(name, state.record(name)["result"]["seconds"])
         return
+    previous = state.record(name)
     _forget_from(name, scene, state)
-    if on_redo is not None:
+    if previous is not None and previous["options"] != record and on_redo is not None:
         on_redo()
+    state.start(name, record)
     with report.stage(name):
         result = run() or {}
     result["seconds"] = report.seconds[name]
@@ -164,7 +167,7 @@ def _map(database: Path, images_dir: Path, colmap_dir: Path, sparse_dir: Path, m
     models = sfm.map_images(database, images_dir, work, mapper, n_images)
     if not models:
         raise CaptureError(
-            f"structure from motion found no model: no image pair had enough verified matches. Use --matching "
+            "structure from motion found no model: no image pair had enough verified matches. Use --matching "
             "exhaustive, photographs with more overlap (each part of the scene in several images) and texture, "
             "and fewer blurry frames")
     staged = colmap_dir / "sparse" / ".0.partial"

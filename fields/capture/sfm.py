@@ -28,6 +28,7 @@ EXHAUSTIVE_LIMIT = 300
 SEQUENTIAL_OVERLAP = 10
 FEATURE_CHUNK = 16  # images per extraction call: the progress bar moves, and Ctrl+C loses at most one chunk
 PAIR_CHUNK = 256  # pairs per matching call
+MIN_MODEL_SIZE = 3  # COLMAP drops models below 10 images by default; small captures and partial failures need them
 
 
 @dataclass(frozen=True)
@@ -144,21 +145,18 @@ def map_images(database: Path, images_dir: Path, output_dir: Path, mapper: str, 
     if mapper not in MAPPERS:
         raise CaptureError(f"--mapper must be one of {', '.join(MAPPERS)}, got {mapper!r}")
     output_dir.mkdir(parents=True, exist_ok=True)
+    incremental, glomap = pycolmap.IncrementalPipelineOptions(), pycolmap.GlobalPipelineOptions()
+    incremental.min_model_size = glomap.min_model_size = MIN_MODEL_SIZE  # keep small models: we report them
     with stage_bar("mapping", n_images if mapper == "incremental" else None, "img") as bar:
         if mapper == "incremental":
             models = run_interruptible(lambda token: pycolmap.incremental_mapping(
-                database, images_dir, output_dir, options=pycolmap.IncrementalPipelineOptions(),
+                database, images_dir, output_dir, options=incremental,
                 initial_image_pair_callback=lambda: bar.update(2), next_image_callback=lambda: bar.update(1),
                 cancellation_token=token))
         else:  # GLOMAP takes no cancellation token: Ctrl+C stops the process (see apps/process_data.py)
-            models = run_interruptible(lambda token: pycolmap.global_mapping(database, images_dir, output_dir))
+            models = run_interruptible(
+                lambda token: pycolmap.global_mapping(database, images_dir, output_dir, options=glomap))
     return sorted(models.values(), key=lambda model: model.num_reg_images(), reverse=True)
-
-
-def database_image_names(database: Path) -> list[str]:
-    """The names of the images in ``database`` that have features."""
-    done, _ = _images_with_features(database)
-    return sorted(done)
 
 
 def _images_with_features(database: Path) -> tuple[set[str], int | None]:

@@ -1,7 +1,10 @@
 """Which stages of a scene folder are finished, so that a rerun reuses them (``process_state.json``).
 
-Each finished stage is recorded with the options it ran with; a stage whose options changed is done again, and so
-are all stages after it. The folder also records its input, so one scene folder never mixes two captures.
+Each stage is recorded with the options it runs with when it starts (``result`` null) and with its result when it
+finishes. A rerun reuses finished stages; a stage that was interrupted continues with what it left (the COLMAP
+database keeps finished images and pairs) when its options are unchanged; a stage whose options changed is done
+again from scratch, and so are all stages after it. The folder also records its input, so one scene folder never
+mixes two captures.
 """
 from __future__ import annotations
 
@@ -41,7 +44,11 @@ class SceneState:
 
     def is_done(self, stage: str, options: dict) -> bool:
         done = self.record(stage)
-        return done is not None and done.get("options") == options
+        return done is not None and done.get("options") == options and done.get("result") is not None
+
+    def start(self, stage: str, options: dict) -> None:
+        self.content["stages"][stage] = {"options": options, "result": None}
+        self.save()
 
     def finish(self, stage: str, options: dict, result: dict) -> None:
         self.content["stages"][stage] = {"options": options, "result": result}
