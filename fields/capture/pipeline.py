@@ -46,6 +46,8 @@ def process_capture(options: CaptureOptions) -> dict:
                            f"motion)" + (f"; rejected: {rejected}" if rejected else "") +
                            ". Add more overlapping photographs")
 
+    # checked before any SfM work, so that a missing vocabulary tree is not found out only after feature extraction
+    match_options = sfm.resolve_matching(options.matching, len(names), options.video is not None, options.vocab_tree)
     colmap_dir = scene / "colmap"
     colmap_dir.mkdir(exist_ok=True)
     database = colmap_dir / "database.db"
@@ -54,7 +56,6 @@ def process_capture(options: CaptureOptions) -> dict:
                lambda: sfm.extract_features(database, scene / "images", names, feature_options),
                on_redo=lambda: database.unlink(missing_ok=True))  # features of other options: start afresh
 
-    match_options = sfm.resolve_matching(options.matching, len(names), options.video is not None, options.vocab_tree)
     _run_stage("matching", sfm.options_record(match_options), state, report, scene,
                lambda: {"pairs": sfm.match_features(database, names, match_options, colmap_dir)},
                on_redo=lambda: _clear_matches(database))
