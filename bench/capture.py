@@ -6,13 +6,12 @@ lego's 100 train and 100 val images (400x400, composited on white) go through pr
 photographs (train_000.png ..., val_000.png ...; poses withheld) with ``--holdout 'val_*'``, so the scene's val split
 is exactly lego's val images. The recovered cameras are aligned to the given ones by a similarity (Umeyama on
 camera centres) and compared: rotation error in degrees, position error in lego units and as a fraction of the
-camera orbit radius. ``--video`` also writes a video of the val images in orbit order (sorted by azimuth; 10 fps,
-H.264) and processes it through the video path. Prints a table and JSON; the scene folders stay in --work, ready
+camera orbit radius. ``--video`` also writes a video of the val images in orbit order (a nearest-neighbour walk
+over their cameras; 10 fps, H.264) and processes it through the video path. Prints a table and JSON; the scene folders stay in --work, ready
 for ``apps/train_nerf.py --scene WORK/images_scene``.
 """
 import argparse
 import json
-import math
 import shutil
 import sys
 import time
@@ -77,12 +76,26 @@ def on_white(path: Path) -> Image.Image:
     return Image.alpha_composite(white, rgba).convert("RGB")
 
 
+def orbit_order(positions: np.ndarray) -> list[int]:
+    """A walk through all cameras: from the one of smallest azimuth, always on to the nearest camera not yet seen.
+    lego's val cameras are scattered over the hemisphere, so sorting by azimuth alone jumps in elevation between
+    neighbouring frames; a video needs neighbours that overlap."""
+    start = int(np.argmin(np.arctan2(positions[:, 1], positions[:, 0])))
+    order, left = [start], set(range(len(positions))) - {start}
+    while left:
+        here = positions[order[-1]]
+        order.append(min(left, key=lambda i: float(np.linalg.norm(positions[i] - here))))
+        left.remove(order[-1])
+    return order
+
+
 def write_orbit_video(lego: Path, work: Path) -> tuple[Path, dict[str, np.ndarray]]:
-    """The val images sorted by camera azimuth as an H.264 video; returns (path, frame file name -> true pose)."""
+    """The val images along a nearest-neighbour walk as an H.264 video; returns (path, frame file name -> true
+    pose)."""
     frames = json.loads((lego / "transforms_val.json").read_text())["frames"]
     poses = [np.array(f["transform_matrix"]) for f in frames]
-    order = sorted(range(len(frames)), key=lambda i: math.atan2(poses[i][1, 3], poses[i][0, 3]))
-    path = work / "lego_val_orbit.mp4"
+    order = orbit_order(np.stack([pose[:3, 3] for pose in poses]))
+    path = work / "lego_val_walk.mp4"
     if not path.is_file():
         with av.open(str(path), "w") as container:
             stream = container.add_stream("libx264", rate=VIDEO_FPS)
@@ -104,9 +117,7 @@ def run_case(label: str, options: CaptureOptions, truth: dict[str, np.ndarray], 
         report = process_capture(options)
     except CaptureError as error:
         print(f"{label}: error: {error}", file=sys.stderr)
-        report = json.loads((options.output / "process_report.json").read_text())
-        return {"input": label, "images": report.get("imported"), "registered": report.get("registered"),
-                "error": str(error)}
+        return {"input": label, "error": str(error)}
     wall = time.perf_counter() - start
     frames = json.loads((options.output / "transforms.json").read_text())["frames"]
     names = [Path(f["file_path"]).name for f in frames]
