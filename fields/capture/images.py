@@ -82,11 +82,11 @@ def import_images(files: list[Path], images_dir: Path, progress=None) -> tuple[l
         if path.suffix.lower() in HEIC_EXTENSIONS and not can_read_heic:
             rejected.append(Rejected(path.name, "HEIC needs a decoder: pip install pillow-heif, or convert to JPEG"))
         else:
-            image, error = _decode(path)
+            image, unchanged, error = _decode(path)
             if image is None:
                 rejected.append(Rejected(path.name, error))
             else:
-                name = _write(path, image, images_dir, taken)
+                name = _write(path, image, unchanged, images_dir, taken)
                 written.append(ImportedImage(name, path.name, image.width, image.height, sharpness(image)))
         if progress is not None:
             progress.update(1)
@@ -104,8 +104,8 @@ def import_images(files: list[Path], images_dir: Path, progress=None) -> tuple[l
     return imported, rejected
 
 
-def _decode(path: Path) -> tuple[Image.Image | None, str]:
-    """(upright RGB image, "") or (None, why it cannot be used)."""
+def _decode(path: Path) -> tuple[Image.Image | None, bool, str]:
+    """(upright RGB image, whether it equals the file's own pixels, "") or (None, False, why it cannot be used)."""
     try:
         with Image.open(path) as opened:
             opened.load()  # raises on truncated data
@@ -118,18 +118,17 @@ def _decode(path: Path) -> tuple[Image.Image | None, str]:
                 rgb.paste(rgba, mask=rgba.getchannel("A"))
             else:
                 rgb = upright.convert("RGB")
-            rgb.info["fields_needs_rewrite"] = rotated or has_alpha or opened.mode not in ("RGB", "L")
-            rgb.info["fields_format"] = opened.format
-            return rgb, ""
+            unchanged = opened.format in ("JPEG", "PNG") and not rotated and not has_alpha and \
+                opened.mode in ("RGB", "L")
+            return rgb, unchanged, ""
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        return None, f"cannot decode: {error}"
+        return None, False, f"cannot decode: {error}"
 
 
-def _write(source: Path, image: Image.Image, images_dir: Path, taken: set[str]) -> str:
-    """Write one image into ``images_dir`` (copy when unchanged) and return its new file name."""
-    source_format = image.info.get("fields_format")
-    copy = source.suffix.lower() in PLAIN_EXTENSIONS and not image.info.get("fields_needs_rewrite")
-    suffix = source.suffix if copy else (".jpg" if source_format == "JPEG" else ".png")
+def _write(source: Path, image: Image.Image, unchanged: bool, images_dir: Path, taken: set[str]) -> str:
+    """Write one image into ``images_dir`` (a byte copy when ``unchanged``) and return its new file name."""
+    jpeg_source = source.suffix.lower() in (".jpg", ".jpeg")
+    suffix = source.suffix if unchanged else (".jpg" if jpeg_source else ".png")
     name = source.stem + suffix
     counter = 2
     while name in taken:  # e.g. a.heic and a.png would both become a.png
@@ -137,7 +136,7 @@ def _write(source: Path, image: Image.Image, images_dir: Path, taken: set[str]) 
         counter += 1
     taken.add(name)
     with atomic_output(images_dir / name) as temporary:
-        if copy:
+        if unchanged:
             shutil.copyfile(source, temporary)
         elif suffix == ".jpg":
             image.save(temporary, format="JPEG", quality=JPEG_QUALITY)
