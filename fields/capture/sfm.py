@@ -27,7 +27,7 @@ MAPPERS = ("incremental", "global")
 EXHAUSTIVE_LIMIT = 300
 SEQUENTIAL_OVERLAP = 10
 FEATURE_CHUNK = 16  # images per extraction call: the progress bar moves, and Ctrl+C loses at most one chunk
-PAIR_CHUNK = 256  # pairs per matching call
+PAIR_CHUNK = 1024  # pairs per matching call: each call has a set-up cost (256 was 5-14 % slower than one call)
 MIN_MODEL_SIZE = 3  # COLMAP drops models below 10 images by default; small captures and partial failures need them
 
 
