@@ -19,7 +19,7 @@ CANCEL_WAIT_S = 10.0
 
 def stage_bar(stage: str, total: int | None, unit: str) -> tqdm:
     """One bar per stage, with rate and ETA; written to stderr so stdout stays for the summary."""
-    return tqdm(total=total, desc=f"{stage:<9}", unit=unit, dynamic_ncols=True, file=sys.stderr,
+    return tqdm(total=total, desc=f"{stage:<9}", unit=unit, file=sys.stderr,
                 disable=None)  # disable=None: no bar when stderr is not a terminal (logs, CI)
 
 
