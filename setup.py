@@ -68,6 +68,8 @@ setup(
         "trimesh",  # mesh I/O (PLY/OBJ/GLB)
         "libigl",  # exact signed distance with winding-number signs (SDF training data)
         "viser",  # the browser viewer
+        "pycolmap",  # structure from motion for apps/process_data.py (COLMAP without a binary)
+        "av",  # video decoding for apps/process_data.py --video
     ],
     extras_require={
         "ray": ["ray"],  # tri-plane fitting on a Ray cluster

@@ -26,9 +26,16 @@ keep the project's OpenGL axes, so step 4 is not applied; rays are the same eith
 camera ray R·diag(1, -1, -1)·(x, y, 1) equals ours R·(x, -y, -1). ``SceneData.source_to_world`` holds steps 1-3 as
 a 4x4 similarity transform, to map results back to the capture's own coordinates.
 
+nerfstudio-style files (``apps/process_data.py`` writes them) may add ``camera_model`` (``OPENCV``, ``PINHOLE``,
+``SIMPLE_PINHOLE``, ``SIMPLE_RADIAL``, ``RADIAL`` load; fisheye and panoramic models are refused with a clear error)
+and ``applied_transform`` (3x4: the similarity that took the capture's own coordinates, e.g. COLMAP's, to the
+file's). With it, ``source_to_world`` maps the capture's own coordinates, so results map back to them.
+
 Splits: a scene directory with ``transforms_{split}.json`` uses that file's frames. A single ``transforms.json``
-is split like LLFF / mip-NeRF 360: frames sorted naturally by ``file_path`` (as instant-ngp sorts them), every
-8th frame (0, 8, 16, ...) is ``val``/``test``, the others are ``train``; ``all`` takes every frame.
+with nerfstudio's ``train_filenames`` / ``val_filenames`` / ``test_filenames`` lists (``file_path`` values) uses
+them. Otherwise it is split like LLFF / mip-NeRF 360: frames sorted naturally by ``file_path`` (as instant-ngp
+sorts them), every 8th frame (0, 8, 16, ...) is ``val``/``test``, the others are ``train``; ``all`` takes every
+frame.
 """
 from __future__ import annotations
 
@@ -60,6 +67,9 @@ NGP_KEYS = frozenset(
      "x_fov", "y_fov", "camera_angle_y"}
 )
 _UNSUPPORTED_LENSES = ("ftheta_p0", "latlong", "equirectangular")
+# nerfstudio camera models that are pinhole cameras with (at most) OpenCV's k1 k2 p1 p2 distortion
+_PINHOLE_MODELS = ("OPENCV", "PINHOLE", "SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL")
+_SPLIT_LISTS = {"train": "train_filenames", "val": "val_filenames", "test": "test_filenames"}
 
 
 def looks_like_ngp(content: dict) -> bool:
@@ -75,7 +85,9 @@ def load_ngp(
     json_path, use_holdout = _transforms_file(Path(path), split)
     content = read_json(json_path)
     frames = sorted(frames_of(content, json_path), key=lambda f: _natural_key(f["file_path"]))
-    if use_holdout:
+    if use_holdout and _SPLIT_LISTS.get(split) in content:
+        frames = _listed(frames, content, split, json_path)
+    elif use_holdout:
         frames = _holdout(frames, split, holdout_every, json_path)
     scale, offset = _scale_and_offset(content, json_path)
     _check_lens_supported(content, json_path)
@@ -86,6 +98,7 @@ def load_ngp(
     intrinsics = torch.tensor([c[0] for c in cameras], dtype=torch.float64) / downscale
     distortion = torch.tensor([c[1] for c in cameras], dtype=torch.float32)
     source_to_world = _source_to_world(scale, offset)
+    capture_to_world = source_to_world @ _applied_transform(content, json_path)
     c2w = np.stack([source_to_world @ pose_matrix(frame, json_path, i) for i, frame in enumerate(frames)])
     c2w[:, :3, :3] /= scale  # keep rotations orthonormal: only positions carry the scale
 
@@ -107,7 +120,7 @@ def load_ngp(
         split=split,
         source_format="ngp",
         has_alpha=has_alpha,
-        source_to_world=torch.from_numpy(source_to_world).float(),
+        source_to_world=torch.from_numpy(capture_to_world).float(),
     )
 
 
@@ -143,6 +156,30 @@ def _holdout(frames: list[dict], split: str, every: int, json_path: Path) -> lis
     if not chosen:
         raise SceneFormatError(f"{json_path}: {len(frames)} frame(s) are too few to hold out a '{split}' split")
     return chosen
+
+
+def _listed(frames: list[dict], content: dict, split: str, json_path: Path) -> list[dict]:
+    """The frames named in the file's ``{split}_filenames`` list (nerfstudio's explicit split)."""
+    key = _SPLIT_LISTS[split]
+    listed = content[key]
+    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+        raise SceneFormatError(f"{json_path}: '{key}' must be a list of file_path strings")
+    wanted = {name.removeprefix("./") for name in listed}
+    chosen = [frame for frame in frames if frame["file_path"].removeprefix("./") in wanted]
+    if len(chosen) != len(wanted):
+        known = {frame["file_path"].removeprefix("./") for frame in frames}
+        missing = sorted(wanted - known)
+        raise SceneFormatError(f"{json_path}: '{key}' names {len(missing)} image(s) with no frame (e.g. "
+                               f"'{missing[0]}'); list only frames' file_path values")
+    return chosen
+
+
+def _applied_transform(content: dict, json_path: Path) -> np.ndarray:
+    """nerfstudio's ``applied_transform`` (capture coordinates -> file coordinates) as 4x4; identity if absent."""
+    transform = np.eye(4)
+    if "applied_transform" in content:
+        transform[:3] = _vector(content["applied_transform"], "applied_transform", json_path, shape=(3, 4))
+    return transform
 
 
 def _scale_and_offset(content: dict, json_path: Path) -> tuple[float, np.ndarray]:
@@ -220,6 +257,12 @@ def _focal_lengths(container: dict, width: int, height: int, json_path: Path) ->
 
 
 def _check_lens_supported(container: dict, json_path: Path) -> None:
+    model = container.get("camera_model")
+    if model is not None and model not in _PINHOLE_MODELS:
+        raise SceneFormatError(
+            f"{json_path}: camera_model {model!r} is not supported; supported: {', '.join(_PINHOLE_MODELS)} "
+            "(pinhole with k1 k2 p1 p2 distortion). Undistort the images first (e.g. with COLMAP's image "
+            "undistorter) or reprocess the capture with --camera-model OPENCV.")
     if container.get("is_fisheye") or any(key in container for key in _UNSUPPORTED_LENSES):
         raise SceneFormatError(
             f"{json_path}: only pinhole cameras with OpenCV distortion (k1, k2, p1, p2) are supported; this file "

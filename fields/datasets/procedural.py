@@ -5,6 +5,10 @@ transparent background, seen by cameras on the upper hemisphere at radius 4 look
 NeRF-synthetic). Each pixel is the exact ray-surface intersection, supersampled for antialiased colour and alpha
 (edges get fractional alpha, like the Blender renders). Shading is Lambertian under a fixed light, so colour does
 not depend on the view direction and a radiance field can fit the scene exactly.
+
+``textured=True`` adds a floor disk under the objects and multiplies each surface's colour by a solid texture
+(random plane waves, fixed in space), so feature detectors such as SIFT find many distinct, view-consistent
+points: structure-from-motion tests recover the cameras from these renders.
 """
 from __future__ import annotations
 
@@ -24,6 +28,11 @@ CAMERA_ANGLE_X = 0.6911112070083618  # NeRF-synthetic's field of view
 CAMERA_RADIUS = 4.0
 LIGHT_DIRECTION = (0.35, -0.45, 0.82)  # towards the light, world axes (+Z up)
 AMBIENT = 0.3
+TEXTURE_WAVES = 24
+TEXTURE_FREQUENCY = (4.0, 16.0)  # cycles per world unit; the objects span about two units
+TEXTURE_SEED = 7
+FLOOR = (-0.8, 2.5)  # textured scenes stand on a disk: (height, radius), under the lowest object
+FLOOR_COLOUR = (0.8, 0.8, 0.75)
 
 
 @dataclass(frozen=True)
@@ -96,15 +105,15 @@ def _single_thread():
 
 
 @_single_thread()
-def render_view(c2w: torch.Tensor, intrinsics: torch.Tensor, width: int, height: int, supersample: int = 3
-                ) -> torch.Tensor:
+def render_view(c2w: torch.Tensor, intrinsics: torch.Tensor, width: int, height: int, supersample: int = 3,
+                textured: bool = False) -> torch.Tensor:
     """The scene seen by one camera: float32 [H, W, 4] straight-alpha RGBA, ``supersample``² rays per pixel."""
     sub = (torch.arange(supersample, dtype=torch.float32) + 0.5) / supersample - 0.5  # offsets inside a pixel
     centres = pixel_grid(width, height)  # [H*W, 2]
     offsets = torch.stack(torch.meshgrid(sub, sub, indexing="xy"), dim=-1).reshape(-1, 2)  # [S*S, 2]
     pixels = (centres[:, None, :] + offsets[None]).reshape(-1, 2)
     origins, directions = generate_rays(c2w[None], intrinsics[None], pixels)
-    colour, hit = shade(origins, directions)
+    colour, hit = shade(origins, directions, textured)
     colour = colour.reshape(height * width, -1, 3)
     hit = hit.reshape(height * width, -1, 1).float()
     alpha = hit.mean(dim=1)
@@ -112,7 +121,8 @@ def render_view(c2w: torch.Tensor, intrinsics: torch.Tensor, width: int, height:
     return torch.cat([rgb, alpha], dim=-1).reshape(height, width, 4)
 
 
-def shade(origins: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def shade(origins: torch.Tensor, directions: torch.Tensor, textured: bool = False
+          ) -> tuple[torch.Tensor, torch.Tensor]:
     """(colour [B, 3], hit [B] bool) of the nearest surface along each ray; colour is 0 where nothing is hit."""
     origins, directions = origins.T.contiguous(), directions.T.contiguous()  # [3, B]: fast per-axis arithmetic
     nearest = torch.full(origins.shape[1:], math.inf)
@@ -125,11 +135,33 @@ def shade(origins: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor
         nearest = torch.where(closer, t, nearest)
         normal = torch.where(closer, n, normal)
         albedo = torch.where(closer, torch.tensor(obj.colour)[:, None], albedo)
+    if textured:
+        t, n = _intersect_floor(origins, directions)
+        closer = t < nearest
+        nearest = torch.where(closer, t, nearest)
+        normal = torch.where(closer, n, normal)
+        albedo = torch.where(closer, torch.tensor(FLOOR_COLOUR)[:, None], albedo)
     hit = torch.isfinite(nearest)
     light = torch.tensor(LIGHT_DIRECTION) / torch.tensor(LIGHT_DIRECTION).norm()
     lambert = (normal * light[:, None]).sum(0).clamp_min(0.0)
+    if textured:
+        albedo = albedo * solid_texture(origins + directions * torch.nan_to_num(nearest, posinf=0.0))
     colour = albedo * (AMBIENT + (1.0 - AMBIENT) * lambert) * hit
     return colour.T, hit
+
+
+def solid_texture(points: torch.Tensor) -> torch.Tensor:
+    """Brightness factor in [0.1, 1] at ``points`` [3, B]: a sum of plane waves with fixed random directions,
+    frequencies and phases. The pattern is fixed in space (the same from every view) and never repeats, so local
+    image patches are distinct, which feature matching needs (a regular checker gives ambiguous matches).
+    """
+    waves = torch.Generator().manual_seed(TEXTURE_SEED)
+    directions = torch.nn.functional.normalize(torch.randn(TEXTURE_WAVES, 3, generator=waves), dim=1)
+    frequencies = TEXTURE_FREQUENCY[0] + (TEXTURE_FREQUENCY[1] - TEXTURE_FREQUENCY[0]) * torch.rand(
+        TEXTURE_WAVES, generator=waves)
+    phases = 2.0 * math.pi * torch.rand(TEXTURE_WAVES, generator=waves)
+    wave_sum = torch.sin(2.0 * math.pi * frequencies[:, None] * (directions @ points) + phases[:, None]).sum(0)
+    return 0.55 + 0.45 * torch.tanh(2.0 * wave_sum / math.sqrt(TEXTURE_WAVES))
 
 
 def _intersect_sphere(origins, directions, sphere: Sphere) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,6 +174,18 @@ def _intersect_sphere(origins, directions, sphere: Sphere) -> tuple[torch.Tensor
     t = torch.where((discriminant > 0) & (t > 0), t, math.inf)
     points = origins + directions * torch.nan_to_num(t, posinf=0.0)
     return t, (points - centre) / sphere.radius
+
+
+def _intersect_floor(origins, directions) -> tuple[torch.Tensor, torch.Tensor]:
+    """(distance [B], inf on a miss; normal +Z [3, B]) of the floor disk, hit from above only; rays [3, B]."""
+    height, radius = FLOOR
+    going_down = directions[2] < -1e-9
+    t = (height - origins[2]) / torch.where(going_down, directions[2], -1.0)
+    points = origins + directions * t.clamp_min(0.0)
+    inside = (points[0] ** 2 + points[1] ** 2 <= radius**2) & going_down & (t > 0)
+    normal = torch.zeros_like(origins)
+    normal[2] = 1.0
+    return torch.where(inside, t, math.inf), normal
 
 
 def _intersect_box(origins, directions, box: Box) -> tuple[torch.Tensor, torch.Tensor]:

@@ -203,3 +203,31 @@ def test_blender_scene_read_with_instant_ngp_conventions(procedural_dir):
         for column, row in zip(columns.tolist(), rows.tolist()):
             if 0 <= column < scene.width and 0 <= row < scene.height:
                 assert int(scene.images[index, row, column, 3]) == 255
+
+
+def test_nerfstudio_split_lists_replace_the_every_8th_holdout(tmp_path):
+    held = ["images/img_2.jpg", "./images/img_5.jpg"]
+    scene_dir = _write_ngp_scene(tmp_path, {**SHARED, "val_filenames": held, "test_filenames": held,
+                                            "train_filenames": ["images/img_1.jpg", "images/img_3.jpg"]}, count=6)
+    assert [p.name for p in load_scene(scene_dir, "val").image_paths] == ["img_2.jpg", "img_5.jpg"]
+    assert [p.name for p in load_scene(scene_dir, "test").image_paths] == ["img_2.jpg", "img_5.jpg"]
+    assert [p.name for p in load_scene(scene_dir, "train").image_paths] == ["img_1.jpg", "img_3.jpg"]
+    assert load_scene(scene_dir, "all").num_images == 6
+    wrong = _write_ngp_scene(tmp_path / "wrong", {**SHARED, "val_filenames": ["images/nope.jpg"]})
+    with pytest.raises(SceneFormatError, match="val_filenames.*nope.jpg"):
+        load_scene(wrong, "val")
+
+
+def test_camera_model_and_applied_transform(tmp_path):
+    # applied_transform: the similarity capture -> file; source_to_world then maps capture coordinates to the world
+    applied = np.array([[0.0, -2.0, 0.0, 1.0], [2.0, 0.0, 0.0, -3.0], [0.0, 0.0, 2.0, 0.5]])
+    scene_dir = _write_ngp_scene(tmp_path, {**SHARED, "camera_model": "OPENCV", "applied_transform": applied.tolist()})
+    scene = load_scene(scene_dir, "all")
+    poses = [np.array(f["transform_matrix"]) for f in json.loads((scene_dir / "transforms.json").read_text())["frames"]]
+    in_capture = np.stack([np.linalg.solve(applied[:, :3], p[:3, 3] - applied[:, 3]) for p in poses])
+    mapped = in_capture @ scene.source_to_world[:3, :3].double().numpy().T + scene.source_to_world[:3, 3].numpy()
+    np.testing.assert_allclose(mapped, scene.c2w[:, :3, 3].numpy(), atol=1e-5)
+    for model in ("PINHOLE", "SIMPLE_RADIAL"):
+        assert load_scene(_write_ngp_scene(tmp_path / model, {**SHARED, "camera_model": model}), "all").num_images
+    with pytest.raises(SceneFormatError, match="OPENCV_FISHEYE.*not supported.*Undistort"):
+        load_scene(_write_ngp_scene(tmp_path / "fisheye", {**SHARED, "camera_model": "OPENCV_FISHEYE"}), "all")
