@@ -176,7 +176,7 @@ def test_ctrl_c_keeps_finished_stages_and_the_rerun_continues(photos, tmp_path):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     last = stderr.strip().splitlines()[-1]
-    assert last.startswith("error: interrupted during features") and "run the same command again" in last
+    assert last.startswith("interrupted (SIGINT): during features") and "run the same command again" in last
     assert not (scene / "transforms.json").exists()
     state = json.loads((scene / "process_state.json").read_text())
     assert state["stages"]["import"]["result"] is not None and state["stages"]["features"]["result"] is None

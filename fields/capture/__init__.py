@@ -7,6 +7,5 @@ pycolmap), ``world`` (the world frame rule), ``scene_writer`` (transforms.json, 
 from fields.capture.errors import CaptureError
 from fields.capture.options import CaptureOptions
 from fields.capture.pipeline import process_capture
-from fields.capture.report import Interrupted
 
-__all__ = ["CaptureError", "CaptureOptions", "Interrupted", "process_capture"]
+__all__ = ["CaptureError", "CaptureOptions", "process_capture"]

@@ -19,10 +19,10 @@ from fields.capture.errors import CaptureError
 from fields.capture.options import CaptureOptions
 from fields.capture.progress import stage_bar
 from fields.capture.report import Report
-from fields.capture.scene_writer import (camera_entry, opengl_camera_to_world, write_downscaled, write_json,
-                                         write_point_cloud)
+from fields.capture.scene_writer import camera_entry, opengl_camera_to_world, write_downscaled, write_point_cloud
 from fields.capture.state import SceneState
 from fields.capture.world import CAMERA_RADIUS, choose_world_frame
+from fields.run.folder import write_json
 
 MIN_IMAGES = 3
 MIN_REGISTERED_FRACTION = 0.5

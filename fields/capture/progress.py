@@ -2,7 +2,7 @@
 
 pycolmap's calls release the GIL, so they run in a worker thread while the main thread waits in short steps and
 stays able to receive KeyboardInterrupt; on Ctrl+C the call's cancellation token is set and the thread is given a
-moment to stop before the interrupt propagates.
+moment to stop before the interrupt propagates (one still running then is abandoned: the app exits without it).
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Callable, TypeVar
 
 import pycolmap
 from tqdm import tqdm
+
+from fields.run.interrupts import abandon
 
 T = TypeVar("T")
 CANCEL_WAIT_S = 10.0
@@ -42,6 +44,8 @@ def run_interruptible(call: Callable[[pycolmap.CancellationToken], T]) -> T:
     except KeyboardInterrupt:
         token.cancel()
         worker.join(CANCEL_WAIT_S)
+        if worker.is_alive():
+            abandon(worker)
         raise
     if "error" in outcome:
         raise outcome["error"]

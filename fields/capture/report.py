@@ -6,17 +6,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fields.capture.scene_writer import write_json
+from fields.run.folder import write_json
+from fields.run.interrupts import Interrupted
 
 REPORT_FILE = "process_report.json"
-
-
-class Interrupted(Exception):
-    """Ctrl+C during ``stage``; what finished before it is kept."""
-
-    def __init__(self, stage: str):
-        super().__init__(stage)
-        self.stage = stage
 
 
 @dataclass
@@ -32,12 +25,14 @@ class Report:
 
     @contextmanager
     def stage(self, name: str):
-        """Times a stage; Ctrl+C inside it becomes :class:`Interrupted` naming the stage."""
+        """Times a stage; an interruption inside it (Ctrl+C, SIGTERM) names the stage and what to do."""
         start = time.perf_counter()
         try:
             yield
-        except KeyboardInterrupt:
-            raise Interrupted(name) from None
+        except KeyboardInterrupt as stop:
+            stop = stop if isinstance(stop, Interrupted) else Interrupted()
+            stop.note = f"during {name}; the finished stages are kept: run the same command again to continue"
+            raise stop from None
         self.seconds[name] = round(time.perf_counter() - start, 3)
 
     def reuse(self, name: str, seconds: float) -> None:

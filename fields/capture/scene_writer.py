@@ -11,7 +11,6 @@ temporary name and renamed, so no half-written file is ever left.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -59,11 +58,6 @@ def opengl_camera_to_world(image: pycolmap.Image) -> np.ndarray:
     c2w = np.linalg.inv(world_to_camera)
     c2w[:3, 1:3] *= -1.0  # COLMAP/OpenCV camera axes: y down, z forward
     return c2w
-
-
-def write_json(path: Path, content: dict) -> None:
-    with atomic_output(path) as temporary:
-        Path(temporary).write_text(json.dumps(content, indent=2) + "\n")
 
 
 def write_point_cloud(path: Path, points: np.ndarray, colours: np.ndarray) -> None:

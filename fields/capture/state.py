@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from fields.capture.errors import CaptureError
-from fields.capture.scene_writer import write_json
+from fields.run.folder import write_json
 
 STATE_FILE = "process_state.json"
 STAGES = ("import", "features", "matching", "mapping")

@@ -7,13 +7,14 @@ way to stop on Ctrl+C, SIGTERM or SIGHUP.
 ``main(config) -> int`` raises :class:`AppError` (through :func:`fail` or :func:`user_errors`) for anything the
 user can fix: it is printed as one ``error: ...`` line and the app exits 2. An interruption prints one line (what
 was saved, when something was being trained) and exits 128 + the signal number (130 for Ctrl+C)."""
+import os
 import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator, NoReturn
 
 import tyro
 
-from fields.run.interrupts import Interrupted, handle_stop_signals
+from fields.run.interrupts import Interrupted, abandoned_threads_alive, handle_stop_signals
 
 EXIT_USAGE = 2
 
@@ -55,4 +56,9 @@ def run_app(main: Callable[[object], int], config_type: type, description: str |
         config = tyro.cli(config_type, description=description)
     except KeyboardInterrupt:
         sys.exit(Interrupted().exit_code)
-    sys.exit(exit_code(main, config))
+    code = exit_code(main, config)
+    if abandoned_threads_alive():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

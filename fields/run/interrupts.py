@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_abandoned: list[threading.Thread] = []
 
 
 class Interrupted(KeyboardInterrupt):
@@ -62,3 +63,13 @@ def deferred_stops() -> Iterator[list[int]]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def abandon(thread: threading.Thread) -> None:
+    """Registers a worker thread stuck in native code that a stop could not cancel (a long pycolmap call, say):
+    the app then exits without waiting for it, since tearing down the interpreter under it aborts the process."""
+    _abandoned.append(thread)
+
+
+def abandoned_threads_alive() -> bool:
+    return any(thread.is_alive() for thread in _abandoned)
