@@ -2,7 +2,7 @@
 
 pycolmap's calls release the GIL, so they run in a worker thread while the main thread waits in short steps and
 stays able to receive KeyboardInterrupt; on Ctrl+C the call's cancellation token is set and the thread is given a
-moment to stop before the interrupt propagates (one still running then is abandoned: the app exits without it).
+moment to stop before the interrupt propagates; the app then exits without tearing the interpreter down.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Callable, TypeVar
 import pycolmap
 from tqdm import tqdm
 
-from fields.run.interrupts import abandon
+from fields.run.interrupts import skip_teardown
 
 T = TypeVar("T")
 CANCEL_WAIT_S = 10.0
@@ -44,8 +44,7 @@ def run_interruptible(call: Callable[[pycolmap.CancellationToken], T]) -> T:
     except KeyboardInterrupt:
         token.cancel()
         worker.join(CANCEL_WAIT_S)
-        if worker.is_alive():
-            abandon(worker)
+        skip_teardown()  # pycolmap's own threads may outlive the cancelled call
         raise
     if "error" in outcome:
         raise outcome["error"]

@@ -14,7 +14,7 @@ from typing import Callable, Iterator, NoReturn
 
 import tyro
 
-from fields.run.interrupts import Interrupted, abandoned_threads_alive, handle_stop_signals
+from fields.run.interrupts import Interrupted, handle_stop_signals, teardown_skipped
 
 EXIT_USAGE = 2
 
@@ -57,7 +57,7 @@ def run_app(main: Callable[[object], int], config_type: type, description: str |
     except KeyboardInterrupt:
         sys.exit(Interrupted().exit_code)
     code = exit_code(main, config)
-    if abandoned_threads_alive():
+    if teardown_skipped():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_abandoned: list[threading.Thread] = []
+_skip_teardown = False
 
 
 class Interrupted(KeyboardInterrupt):
@@ -65,11 +65,13 @@ def deferred_stops() -> Iterator[list[int]]:
             signal.signal(signum, handler)
 
 
-def abandon(thread: threading.Thread) -> None:
-    """Registers a worker thread stuck in native code that a stop could not cancel (a long pycolmap call, say):
-    the app then exits without waiting for it, since tearing down the interpreter under it aborts the process."""
-    _abandoned.append(thread)
+def skip_teardown() -> None:
+    """Called when a native library's call was cut short (a cancelled pycolmap call): its worker threads may outlive
+    it, and tearing the interpreter down under them aborts the process, so the app exits at once instead (its output
+    flushed; what it wrote was already written atomically)."""
+    global _skip_teardown
+    _skip_teardown = True
 
 
-def abandoned_threads_alive() -> bool:
-    return any(thread.is_alive() for thread in _abandoned)
+def teardown_skipped() -> bool:
+    return _skip_teardown
