@@ -1,0 +1,78 @@
+"""The ``fields`` command: one sub-command per app (``fields train-nerf --scene lego``, ``fields view ...``).
+
+Each sub-command runs its script from apps/ as ``__main__`` with the remaining arguments, so ``fields X ARGS`` and
+``python apps/X.py ARGS`` are the same program (same options, ``--help`` and exit status). The scripts are found in
+the installed package (``fields/apps``, where setup.py installs them) or, in a checkout and an editable install,
+in the apps/ folder beside the package.
+"""
+import runpy
+import sys
+from pathlib import Path
+from typing import Optional
+
+# sub-command -> one-line summary; the script is apps/<sub-command with "_" for "-">.py
+COMMANDS = {
+    "train-nerf": "train a radiance field on a posed-image scene",
+    "train-image": "fit a 2-D field to an image",
+    "train-sdf": "fit a signed distance field to a mesh",
+    "eval": "render a split from a radiance-field checkpoint and measure PSNR/SSIM/LPIPS",
+    "view": "live browser viewer of a trained field",
+    "convert": "convert a radiance field into another field type (PVD)",
+    "export-mesh": "export a field's surface as a mesh",
+    "export-pointcloud": "export a coloured point cloud from a radiance field",
+    "render": "render a field along a camera path to a video",
+    "process-data": "turn photos or a video into a posed-image scene",
+    "benchmark": "train and evaluate a grid of scenes x field types x seeds, and tabulate",
+    "make-shapes": "write a procedural class-labelled shape collection",
+    "fit-triplanes": "fit one tri-plane per mesh of a collection",
+    "classify-triplanes": "train and evaluate a classifier of fitted tri-planes",
+}
+
+
+def apps_dir() -> Path:
+    package = Path(__file__).resolve().parent
+    installed = package / "apps"
+    return installed if installed.is_dir() else package.parent / "apps"
+
+
+def app_path(command: str) -> Path:
+    """The script of sub-command ``command`` (e.g. "train-nerf" -> apps/train_nerf.py)."""
+    return apps_dir() / (command.replace("-", "_") + ".py")
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {summary}" for name, summary in COMMANDS.items()]
+    return ("usage: fields COMMAND [OPTIONS]   (fields COMMAND --help lists a command's options)\n\ncommands:\n"
+            + "\n".join(lines))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    command, arguments = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"error: unknown command {command!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    script = app_path(command)
+    if not script.is_file():
+        print(f"error: {script} is missing; reinstall fields-toolkit (pip install .) or run from a checkout",
+              file=sys.stderr)
+        return 2
+    sys.argv = [f"fields {command}", *arguments]  # what the app's --help shows as its usage
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exit_:
+        return _exit_status(exit_.code)
+    return 0
+
+
+def _exit_status(code) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # sys.exit("message") prints it and exits with 1
+    return 1
