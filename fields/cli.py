@@ -5,7 +5,6 @@ Each sub-command runs its script from apps/ as ``__main__`` with the remaining a
 the installed package (``fields/apps``, where setup.py installs them) or, in a checkout and an editable install,
 in the apps/ folder beside the package.
 """
-import runpy
 import sys
 from pathlib import Path
 from typing import Optional
@@ -61,9 +60,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {script} is missing; reinstall fields-toolkit (pip install .) or run from a checkout",
               file=sys.stderr)
         return 2
-    sys.argv = [f"fields {command}", *arguments]  # what the app's --help shows as its usage
+    # run as `python apps/X.py` would, but with "fields X" as the program name its --help shows (runpy.run_path
+    # would put the script's path there)
+    code = compile(script.read_text(), str(script), "exec")
+    sys.argv = [f"fields {command}", *arguments]
     try:
-        runpy.run_path(str(script), run_name="__main__")
+        exec(code, {"__name__": "__main__", "__file__": str(script)})
     except SystemExit as exit_:
         return _exit_status(exit_.code)
     return 0
