@@ -36,7 +36,8 @@ class BenchmarkConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data_root: Optional[Path] = None
     train_options: dict[str, str] = field(default_factory=dict)
-    """More train_nerf.py options for every run, as name value pairs: --train-options target_samples 8192."""
+    """More train_nerf.py options for every run, as name value pairs: --train-options target_samples 8192
+    field_options "log2_hashmap_size 17"."""
     workers: int = 1
     """Runs side by side on this machine (each gets cores / workers torch threads unless OMP_NUM_THREADS is set; on
     Ray, one thread per run unless it is set)."""

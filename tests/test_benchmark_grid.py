@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_RUN = ["--device", "cpu", "--train-options", "target_samples", "4096", "grid_resolution",
-            "32", "eval_every", "3", "val_views", "0"]
+TINY_RUN = ["--device", "cpu", "--train-options", "target_samples", "4096", "grid_resolution", "32", "eval_every",
+            "3", "val_views", "0", "field_options", "log2_hashmap_size 12"]
 
 
 def benchmark(*args, env=None, timeout=600):
@@ -78,7 +78,11 @@ def test_bad_grids_fail_before_any_work(data_root, tmp_path):
     ray = benchmark("--scenes", "scene_a", "--fields", "hash", "--data-root", data_root, "--output", output,
                     "--ray-address", f"127.0.0.1:{_free_port()}")
     assert ray.returncode == 2 and "cannot reach a Ray cluster at 127.0.0.1:" in ray.stderr
-    assert all(result.stderr.startswith("error: ") for result in (scene, field, ray))
+    option = benchmark("--scenes", "scene_a", "--fields", "hash", "--data-root", data_root, "--output", output,
+                       "--train-options", "max_steps", "5", "target_sample", "8")
+    assert option.returncode == 2 and "--train-options max_steps, target_sample: not a train_nerf.py option" in (
+        option.stderr) and "target_samples" in option.stderr
+    assert all(result.stderr.startswith("error: ") for result in (scene, field, ray, option))
     assert not output.exists()
 
 

@@ -42,7 +42,8 @@ class CellSettings:
     device: str = "auto"
     data_root: Optional[str] = None
     train_options: tuple[tuple[str, str], ...] = ()
-    """More train_nerf.py options as (name, value) pairs, e.g. (("target_samples", "8192"),)."""
+    """More train_nerf.py options as (name, value) pairs, e.g. (("target_samples", "8192"),
+    ("field_options", "log2_hashmap_size 17"))."""
     threads: Optional[int] = None
     """Torch threads of each run (OMP_NUM_THREADS); None leaves the environment's."""
 
@@ -76,8 +77,8 @@ def train_command(cell: Cell, settings: CellSettings, resume: bool) -> list[str]
         command += ["--max-time", str(settings.max_time)]
     if settings.data_root is not None:
         command += ["--data-root", settings.data_root]
-    for name, value in settings.train_options:
-        command += ["--" + name.replace("_", "-"), value]
+    for name, value in settings.train_options:  # a value of several words is several arguments ("10 3")
+        command += ["--" + name.replace("_", "-"), *value.split()]
     return command + (["--resume"] if resume else [])
 
 

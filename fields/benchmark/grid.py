@@ -3,7 +3,7 @@ record each result as it arrives and rewrite the tables after each one (so an in
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields as dataclass_fields, replace
 from functools import partial
 from itertools import product
 from pathlib import Path
@@ -15,8 +15,12 @@ from fields.datasets import SceneNotFoundError, data_roots, find_scene
 from fields.datasets.find import is_scene_dir
 from fields.jobs import check_ray_address, run_jobs
 from fields.models import field_types
+from fields.train.config import TrainNerfConfig
 
 SETTINGS_FILE = "grid.json"
+# train_nerf.py options the grid sets itself for every cell
+GRID_OPTIONS = {"scene", "field", "seed", "output", "resume", "device", "max_steps", "max_time", "data_root",
+                "progress", "viewer"}
 
 
 @dataclass(frozen=True)
@@ -42,16 +46,24 @@ def check_grid(settings: GridSettings) -> None:
     unknown = [field for field in settings.fields if field not in known]
     if unknown:
         raise ValueError(f"unknown field type {', '.join(unknown)}; valid: {', '.join(known)}")
+    data_root = settings.cell.data_root
+    if data_root is not None and not Path(data_root).is_dir():
+        raise ValueError(f"--data-root {data_root} is not a directory; pass the folder that holds the scenes")
     for scene in settings.scenes:
         try:
-            find_scene(scene, settings.cell.data_root)
+            find_scene(scene, data_root)
         except SceneNotFoundError:
-            found = available_scenes(settings.cell.data_root)
+            found = available_scenes(data_root)
             listed = ", ".join(found) if found else "none"
             raise ValueError(f"unknown scene {scene!r}; scenes found in the data roots: {listed} (or give a scene "
                              f"folder's path; --data-root adds a root)") from None
     if len({Path(scene).name for scene in settings.scenes}) < len(settings.scenes):
         raise ValueError(f"--scenes {' '.join(settings.scenes)}: two scenes share a folder name")
+    allowed = sorted({option.name for option in dataclass_fields(TrainNerfConfig)} - GRID_OPTIONS)
+    bad = [name for name, _ in settings.cell.train_options if name.replace("-", "_") not in allowed]
+    if bad:
+        raise ValueError(f"--train-options {', '.join(bad)}: not a train_nerf.py option the grid passes on; "
+                         f"valid: {', '.join(allowed)}")
     for name in ("max_steps", "max_time"):
         value = getattr(settings.cell, name)
         if value is not None and not value > 0:
