@@ -84,7 +84,7 @@ def available_scenes(data_root: Optional[str]) -> list[str]:
     return sorted(set(names))
 
 
-def run_grid(settings: GridSettings, progress=print) -> dict:
+def run_grid(settings: GridSettings, progress=partial(print, flush=True)) -> dict:
     """Runs the cells of the grid not yet finished in ``settings.cell.output``; returns the table (also written as
     results.json and results.md there)."""
     output = Path(settings.cell.output)
