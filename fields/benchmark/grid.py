@@ -64,6 +64,8 @@ def check_grid(settings: GridSettings) -> None:
     if bad:
         raise ValueError(f"--train-options {', '.join(bad)}: not a train_nerf.py option the grid passes on; "
                          f"valid: {', '.join(allowed)}")
+    if ("eval_every", "0") in settings.cell.train_options:
+        raise ValueError("--train-options eval_every 0 turns off the final evaluation the table is made of")
     for name in ("max_steps", "max_time"):
         value = getattr(settings.cell, name)
         if value is not None and not value > 0:
