@@ -6,6 +6,7 @@ the installed package (``fields/apps``, where setup.py installs them) or, in a c
 in the apps/ folder beside the package.
 """
 import sys
+import types
 from pathlib import Path
 from typing import Optional
 
@@ -60,14 +61,20 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {script} is missing; reinstall fields-toolkit (pip install .) or run from a checkout",
               file=sys.stderr)
         return 2
-    # run as `python apps/X.py` would, but with "fields X" as the program name its --help shows (runpy.run_path
-    # would put the script's path there)
+    # run as `python apps/X.py` would (the script is the __main__ module while it runs, so that type hints
+    # resolve), but with "fields X" as the program name its --help shows: runpy.run_path would show the path
     code = compile(script.read_text(), str(script), "exec")
+    script_module = types.ModuleType("__main__")
+    script_module.__file__ = str(script)
+    launcher, launcher_argv = sys.modules["__main__"], sys.argv
     sys.argv = [f"fields {command}", *arguments]
+    sys.modules["__main__"] = script_module
     try:
-        exec(code, {"__name__": "__main__", "__file__": str(script)})
+        exec(code, script_module.__dict__)
     except SystemExit as exit_:
         return _exit_status(exit_.code)
+    finally:
+        sys.modules["__main__"], sys.argv = launcher, launcher_argv
     return 0
 
 

@@ -31,6 +31,21 @@ def test_usage_and_unknown_commands(capsys):
     assert capsys.readouterr().err.startswith("error: unknown command 'trian-nerf'; commands: train-nerf")
 
 
+def test_scripts_run_as_their_own_main_module(tmp_path, monkeypatch):
+    """Postponed annotations resolve in the script's namespace, as under `python script.py`."""
+    (tmp_path / "probe.py").write_text(
+        "from __future__ import annotations\nimport sys, typing\nfrom dataclasses import dataclass\n"
+        "from pathlib import Path\n@dataclass\nclass Config:\n    path: Path\n"
+        "if __name__ == '__main__':\n"
+        "    sys.exit(7 if typing.get_type_hints(Config)['path'] is Path and sys.argv == ['fields probe', 'x'] "
+        "else 1)\n")
+    monkeypatch.setattr("fields.cli.apps_dir", lambda: tmp_path)
+    monkeypatch.setitem(COMMANDS, "probe", "a test script")
+    launcher = sys.modules["__main__"]
+    assert main(["probe", "x"]) == 7
+    assert sys.modules["__main__"] is launcher
+
+
 def test_python_m_fields_passes_options_and_exit_status(tmp_path):
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-m", "fields", "train-nerf", "--scene", "no_such_scene", "--data-root",
