@@ -2,6 +2,7 @@
 and on a Ray cluster, and resumes without training again."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -65,6 +66,7 @@ def ray_head(tmp_path):
         os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` stops the processes it started
         head.wait(timeout=120)
         log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_bad_grids_fail_before_any_work(data_root, tmp_path):
