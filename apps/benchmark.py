@@ -44,7 +44,7 @@ class BenchmarkConfig:
     ray_address: Optional[str] = None
     """Run the cells as tasks on the Ray cluster at this address (HOST:PORT, ray://HOST:PORT or auto). Its nodes need
     this package and the scenes at the same paths; a run folder is written on the node that trained it, the tables
-    here."""
+    here. With --device cuda each cell reserves one GPU."""
 
 
 def main(config: BenchmarkConfig) -> int:

@@ -17,10 +17,10 @@ RAY_HINT = "start one with `ray start --head` and pass the address it prints, or
 
 
 def run_jobs(function: Callable[[Job], Outcome], jobs: Iterable[Job], workers: int = 1, ray: bool = False,
-             ray_address: Optional[str] = None) -> Iterator[tuple[Job, Outcome]]:
+             ray_address: Optional[str] = None, gpus_per_job: float = 0) -> Iterator[tuple[Job, Outcome]]:
     """Runs ``function(job)`` for every job: on Ray when ``ray`` or ``ray_address`` is given, else locally."""
     if ray or ray_address:
-        return run_ray(function, jobs, ray_address, workers)
+        return run_ray(function, jobs, ray_address, workers, gpus_per_job)
     return run_local(function, jobs, workers)
 
 
@@ -38,9 +38,9 @@ def run_local(function: Callable[[Job], Outcome], jobs: Iterable[Job],
             yield futures[future], future.result()
 
 
-def run_ray(function: Callable[[Job], Outcome], jobs: Iterable[Job], address: Optional[str],
-            workers: int) -> Iterator[tuple[Job, Outcome]]:
-    """Runs the jobs as Ray tasks of one CPU each. Joins the cluster at ``address`` ("auto", "host:port",
+def run_ray(function: Callable[[Job], Outcome], jobs: Iterable[Job], address: Optional[str], workers: int,
+            gpus_per_job: float = 0) -> Iterator[tuple[Job, Outcome]]:
+    """Runs the jobs as Ray tasks of one CPU (and ``gpus_per_job`` GPUs) each. Joins the cluster at ``address`` ("auto", "host:port",
     "ray://host:port"), or starts a local one with ``workers`` CPUs when address is None; an already initialised
     Ray is used as it is."""
     ray = _import_ray()
@@ -48,7 +48,7 @@ def run_ray(function: Callable[[Job], Outcome], jobs: Iterable[Job], address: Op
     if started:
         connect_ray(address, workers)
     try:
-        remote = ray.remote(num_cpus=1)(_apply)
+        remote = ray.remote(num_cpus=1, num_gpus=gpus_per_job)(_apply)
         pending = {remote.remote(function, job): job for job in jobs}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)

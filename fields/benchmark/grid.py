@@ -100,8 +100,9 @@ def run_grid(settings: GridSettings, progress=partial(print, flush=True)) -> dic
     progress(f"{len(cells)} cells; {len(results)} already done, running {len(todo)} on {backend}")
     failures: dict[str, str] = {}
     table = _write_tables(output, results, failures, cells)
+    gpus_per_cell = 1 if settings.cell.device == "cuda" else 0  # Ray then runs one cell per GPU at a time
     for cell, outcome in run_jobs(partial(run_cell, settings=settings.cell), todo, settings.workers,
-                                  ray_address=settings.ray_address):
+                                  ray_address=settings.ray_address, gpus_per_job=gpus_per_cell):
         if "error" in outcome:
             failures[cell.key] = outcome["error"]
             progress(f"{cell.key}: failed: {outcome['error']}")
