@@ -8,7 +8,7 @@ Install with the torch you already have:  pip install --no-build-isolation -e .
 import glob
 import os
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 try:
     import torch
@@ -48,11 +48,15 @@ def core_extension():
 
 
 setup(
-    name="fields",
+    name="fields-toolkit",  # "fields" on PyPI is another project; the import package is still `fields`
     version="0.1.0",
     description="Neural fields toolkit: native ray marching, volume rendering and encodings; trainers, viewer, export",
     license="Apache-2.0",
-    packages=find_packages(include=["fields", "fields.*"]),
+    # the apps are installed inside the package (fields/apps) so that the `fields` command finds them
+    # namespace packages too: a sub-package without __init__.py must not be left out of a regular install
+    packages=find_namespace_packages(include=["fields", "fields.*"], exclude=["*.__pycache__"]) + ["fields.apps"],
+    package_dir={"fields.apps": "apps"},
+    entry_points={"console_scripts": ["fields = fields.cli:main"]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.1",  # already installed before the build (setup imports it); pinned CPU build in scripts/setup.sh
@@ -72,7 +76,7 @@ setup(
         "av",  # video decoding for apps/process_data.py --video
     ],
     extras_require={
-        "ray": ["ray"],  # tri-plane fitting on a Ray cluster
+        "ray": ["ray"],  # tri-plane fitting and benchmark grids on a Ray cluster
         "open3d": ["open3d"],  # TSDF fusion and Poisson reconstruction (needs apt libusb-1.0-0)
         "dev": ["pytest", "pytest-timeout", "ray"],
     },

@@ -1,15 +1,12 @@
 """Image quality metrics on [0, 1] RGB images, channels last ([H, W, 3] or [N, H, W, 3]).
 
 Conventions (docs/design.md): PSNR over all pixels of the full images; SSIM with the standard 11x11 Gaussian window
-(sigma 1.5, K1 = 0.01, K2 = 0.03, data range 1, 'valid' filtering), per channel, averaged; LPIPS only where the
-``lpips`` package and its backbone weights are already on this machine: nothing is ever downloaded.
+(sigma 1.5, K1 = 0.01, K2 = 0.03, data range 1, 'valid' filtering), per channel, averaged. LPIPS is in
+fields/lpips.py (it needs weight files).
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-from functools import lru_cache
-from pathlib import Path
 
 import torch
 
@@ -44,48 +41,6 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> float:
     c1, c2 = SSIM_K1**2, SSIM_K2**2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return float(ssim_map.mean())
-
-
-def lpips(pred: torch.Tensor, target: torch.Tensor, net: str = "alex") -> float | None:
-    """LPIPS distance (lower is better) of RGB images in [0, 1], or None when the ``lpips`` package or the
-    pretrained backbone weights are not already available locally (they are never downloaded)."""
-    model = _lpips_model(net)
-    if model is None:
-        return None
-    pred, target = _as_rgb_pair(pred, target, "lpips")
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        return float(model(_to_lpips_input(pred, device), _to_lpips_input(target, device)).mean())
-
-
-def _to_lpips_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """[..., H, W, 3] in [0, 1] -> [N, 3, H, W] float32 in [-1, 1], as the lpips package expects."""
-    return (images.reshape(-1, *images.shape[-3:]).permute(0, 3, 1, 2).float() * 2.0 - 1.0).to(device)
-
-
-def lpips_available(net: str = "alex") -> bool:
-    """True when :func:`lpips` can compute a value on this machine without downloading anything."""
-    return _lpips_model(net) is not None
-
-
-@lru_cache(maxsize=None)
-def _lpips_model(net: str):
-    if importlib.util.find_spec("lpips") is None or importlib.util.find_spec("torchvision") is None:
-        return None
-    # The lpips package ships its linear heads; the backbone comes from torchvision's cache, which it would
-    # otherwise try to download. Only go ahead when that cached file is present.
-    checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
-    backbone_prefix = {"alex": "alexnet-", "vgg": "vgg16-", "squeeze": "squeezenet1_1-"}.get(net)
-    if backbone_prefix is None:
-        raise ValueError(f"lpips: net must be 'alex', 'vgg' or 'squeeze', got {net!r}")
-    if not any(checkpoints.glob(f"{backbone_prefix}*.pth")):
-        return None
-    import lpips as lpips_package
-
-    try:
-        return lpips_package.LPIPS(net=net, verbose=False).eval()
-    except (OSError, RuntimeError):  # weights unreadable or incomplete: behave as unavailable
-        return None
 
 
 def _as_rgb_pair(pred, target, name: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,12 +1,10 @@
-import importlib.util
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from fields import metrics
-from fields.metrics import lpips, lpips_available, psnr, ssim
+from fields.metrics import psnr, ssim
 
 
 def _images(seed, shape=(23, 29, 3)):
@@ -71,27 +69,3 @@ def test_bad_inputs():
         psnr(rgba, rgba)
     with pytest.raises(ValueError, match="at least 11x11"):
         ssim(rgb[:8, :8], rgb[:8, :8])
-
-
-def test_lpips_returns_none_without_downloading(monkeypatch):
-    """With no lpips package (or no cached backbone weights) the answer is None, and nothing is fetched."""
-    metrics._lpips_model.cache_clear()
-    real_find_spec = importlib.util.find_spec
-
-    def find_spec(name, *args):
-        return None if name == "lpips" else real_find_spec(name, *args)
-
-    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("tried to download"))
-    try:
-        assert lpips(_images(0), _images(1)) is None
-        assert not lpips_available()
-    finally:
-        metrics._lpips_model.cache_clear()
-
-
-@pytest.mark.skipif(not lpips_available(), reason="lpips package or its backbone weights are not on this machine")
-def test_lpips_when_available():
-    target = _images(0, (64, 64, 3))
-    assert lpips(target, target) == pytest.approx(0.0, abs=1e-6)
-    assert lpips(_images(1, (64, 64, 3)), target) > 0.1

@@ -37,13 +37,18 @@ def user_errors(*types: type[BaseException]) -> Iterator[None]:
         raise AppError(str(error)) from None
 
 
+def report_error(message: str) -> int:
+    """Prints the one ``error: ...`` line of a failed command; returns its exit code."""
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def exit_code(main: Callable[[object], int], config) -> int:
     """Runs ``main(config)``; an :class:`AppError` or an interruption becomes its one line and its exit code."""
     try:
         return main(config)
     except AppError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return report_error(str(error))
     except KeyboardInterrupt as stop:
         stop = stop if isinstance(stop, Interrupted) else Interrupted()
         print(f"\ninterrupted ({stop.signal_name})" + (f": {stop.note}" if stop.note else ""), file=sys.stderr)

@@ -9,6 +9,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from fields.datasets import composite_background, generate_rays, image_rays
+from fields.lpips import lpips_distance
 from fields.metrics import psnr, ssim
 from fields.render.volume import render_rays_chunked
 from fields.run.host_memory import usual_host_memory
@@ -34,11 +35,12 @@ def save_png(image: torch.Tensor, path: Path) -> None:
 
 
 def evaluate_views(field, grid, scene, indices, render_step_size: float, cone_angle: float, device,
-                   image_dir: Optional[Path] = None, progress: bool = False) -> dict:
-    """PSNR and SSIM of the rendered views ``indices`` against ground truth composited on white.
+                   image_dir: Optional[Path] = None, progress: bool = False, lpips_model=None) -> dict:
+    """PSNR and SSIM (and LPIPS with ``lpips_model``, see fields.lpips) of the rendered views ``indices`` against
+    ground truth composited on white.
 
-    Returns {"mean": {"psnr", "ssim", "views"}, "views": [{"index", "psnr", "ssim"}, ...]}; writes renders to
-    image_dir; ``progress`` shows a bar over the views."""
+    Returns {"mean": {"psnr", "ssim", ["lpips",] "views"}, "views": [{"index", "psnr", "ssim"[, "lpips"]}, ...]};
+    writes renders to image_dir; ``progress`` shows a bar over the views."""
     views = []
     with usual_host_memory():  # during training, the evaluation's buffers must not pile up on the steps' memory
         for index in tqdm(indices, disable=not progress, unit="view", desc=f"rendering {scene.split} views"):
@@ -46,10 +48,13 @@ def evaluate_views(field, grid, scene, indices, render_step_size: float, cone_an
             target = composite_background(scene.rgba(index), WHITE)
             views.append({"index": index, "psnr": float(psnr(rendered, target)),
                           "ssim": float(ssim(rendered, target))})
+            if lpips_model is not None:
+                views[-1]["lpips"] = lpips_distance(lpips_model, rendered, target)
             if image_dir is not None:
                 image_dir.mkdir(parents=True, exist_ok=True)
                 save_png(rendered, image_dir / f"{scene.split}_{index:03d}.png")
-    mean = {key: float(np.mean([v[key] for v in views])) for key in ("psnr", "ssim")} if views else {}
+    keys = ("psnr", "ssim") + (("lpips",) if lpips_model is not None else ())
+    mean = {key: float(np.mean([v[key] for v in views])) for key in keys} if views else {}
     return {"mean": mean | {"views": len(views)}, "views": views}
 
 

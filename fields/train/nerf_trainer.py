@@ -15,6 +15,7 @@ from fields.run import (Budget, Cadence, PixelSubset, RunFolder, TrainingCallbac
                         make_optimizer, restore_optimizer, running_psnr, save_training_state, scene_fingerprint,
                         set_lr, step_decay, train_loop, trained_scene, training_device)
 from fields.io import load_checkpoint
+from fields.lpips import lpips_or_reason
 from fields.train.config import TrainNerfConfig
 from fields.train.method_options import method_field_options
 
@@ -236,7 +237,7 @@ class NerfTrainer:
         return {"val_psnr": value}
 
     def evaluate(self, every: int | None = None, count: int | None = None, progress: bool = False,
-                 scene=None) -> dict:
+                 scene=None, lpips_model=None) -> dict:
         """PSNR/SSIM of whole views of ``scene`` (default: the val split; white background): every K-th view, or
         the first ``count``."""
         scene = scene or self.val_data
@@ -244,7 +245,8 @@ class NerfTrainer:
             range(min(count or scene.num_images, scene.num_images)))
         self.field.eval()
         return evaluate_views(self.field, self.grid, scene, indices, self.config.render_step_size,
-                              self.config.cone_angle, self.device, progress=progress)["mean"]
+                              self.config.cone_angle, self.device, progress=progress,
+                              lpips_model=lpips_model)["mean"]
 
     # ----------------------------------------------------------------- the run
     def run(self) -> TrainResult:
@@ -265,12 +267,15 @@ class NerfTrainer:
             return TrainResult(self.output, self.step, self.elapsed, None)
         scene = self.val_data if c.eval_downscale == 1 else load_scene(
             self.scene_path, "val", downscale=c.downscale * c.eval_downscale)
-        final = self.evaluate(every=c.eval_every, progress=c.progress, scene=scene)
+        lpips_model, lpips_missing = lpips_or_reason(None, self.device, min(scene.height, scene.width))
+        final = self.evaluate(every=c.eval_every, progress=c.progress, scene=scene, lpips_model=lpips_model)
+        final |= {"lpips_missing": lpips_missing} if lpips_missing else {}
         final |= {"split": "val", "every": c.eval_every, "downscale": c.downscale * c.eval_downscale,
                   "background": "white", "step": self.step,
                   "train_seconds": self.elapsed, "num_parameters": self.field.num_parameters(),
                   "size_mb": self.field.size_mb()} | fresh
         self.run_folder.write_json("eval_val.json", final)
+        lpips_text = f", LPIPS {final['lpips']:.4f}" if "lpips" in final else ""
         print(f"val (every {c.eval_every}th view, white background): PSNR {final['psnr']:.2f} dB, "
-              f"SSIM {final['ssim']:.4f}")
+              f"SSIM {final['ssim']:.4f}{lpips_text}")
         return TrainResult(self.output, self.step, self.elapsed, final)
