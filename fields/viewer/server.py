@@ -79,10 +79,9 @@ class Viewer:
     :class:`~fields.viewer.renderers.RadianceRenderer`)."""
 
     def __init__(self, field, grid=None, *, render_options: dict | None = None, cameras=None, points=None,
-                 training=None,
-                 host: str = "127.0.0.1", port: int = 7007, max_resolution: int = 512, target_fps: float = 10.0,
-                 max_frustums: int = 64, output_dir: Path = Path("outputs/viewer"), preview_resolution: int = 128,
-                 normalization: dict | None = None, verbose: bool = True):
+                 training=None, host: str = "127.0.0.1", port: int = 7007, max_resolution: int = 512,
+                 target_fps: float = 10.0, max_frustums: int = 64, output_dir: Path = Path("outputs/viewer"),
+                 preview_resolution: int = 128, normalization: dict | None = None, verbose: bool = True):
         import viser  # the viewer is the only user of viser: importing fields does not need it
 
         check_port(host, port)
@@ -227,8 +226,8 @@ class Viewer:
             wxyz, position = viser_from_c2w(cams.c2w[index].numpy())
             handle = self.server.scene.add_camera_frustum(
                 f"/training_cameras/{index}", fov=fov, aspect=cams.width / cams.height, scale=scale,
-                thickness=1.0, thickness_units="screen", color=FRUSTUM_COLOR, format="jpeg", jpeg_quality=70,
-                wxyz=wxyz, position=position)
+                thickness=1.0, thickness_units="screen", color=FRUSTUM_COLOR, wxyz=wxyz, position=position,
+                format="jpeg", jpeg_quality=70)  # how thumbnails travel, once shown
             handle.on_click(lambda event, i=int(index): self.jump_to_training_camera(event.client, i))
             handles.append(handle)
         self.frustum_cameras = [int(index) for index in indices]
