@@ -27,7 +27,7 @@ class ViewConfig:
     max_frustums: int = 64
     """Training cameras shown (evenly spaced)."""
     cameras: bool = True
-    """Show the training cameras of the checkpoint's scene (when the scene is found)."""
+    """Show the training cameras of the checkpoint's scene and its SfM points (sparse_pc.ply), when found."""
     preview_resolution: int = 128
     """Radiance fields: moving frames render a bake of the field at this many vertices per axis."""
 
@@ -41,14 +41,17 @@ def main(config: ViewConfig) -> int:
         check_port(config.host, config.port)  # before the (slow) loading, so a busy port fails fast
         loaded = load_viewer_input(config.checkpoint, device, with_cameras=config.cameras)
         viewer = Viewer(loaded.field, loaded.grid, render_options=loaded.meta.get("render"), cameras=loaded.cameras,
-                        host=config.host, port=config.port, max_resolution=config.max_resolution,
-                        target_fps=config.target_fps, max_frustums=config.max_frustums,
+                        points=loaded.points, host=config.host, port=config.port,
+                        max_resolution=config.max_resolution, target_fps=config.target_fps,
+                        max_frustums=config.max_frustums,
                         output_dir=loaded.run_dir / "viewer", preview_resolution=config.preview_resolution,
                         normalization=loaded.meta.get("normalization"))
     preview = getattr(viewer.renderer, "preview", None)
     if preview is not None:
         print(f"moving-frame preview baked once at {preview.resolution}³ in {preview.seconds:.1f} s "
               f"({preview.evaluated / preview.resolution ** 3:.0%} of the grid near occupied cells)")
+    if loaded.points is not None:
+        print(f"showing {len(loaded.points.points)} of the {loaded.points.total} SfM points of {loaded.points.path}")
     print(f"showing {loaded.checkpoint} (step {loaded.meta.get('step', '?')}); Ctrl+C to quit")
     try:
         while True:

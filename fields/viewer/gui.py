@@ -1,5 +1,6 @@
-"""The viewer's control panel: render settings, field facts, training controls and statistics, scene toggles,
-mesh export and camera-path recording. Every control calls into the :class:`~fields.viewer.server.Viewer`."""
+"""The viewer's control panel: render settings, field facts, training controls and statistics, scene toggles
+(box, training cameras and their thumbnails, SfM points), mesh export and camera-path recording. Every control
+calls into the :class:`~fields.viewer.server.Viewer`."""
 import threading
 import time
 from pathlib import Path
@@ -120,6 +121,13 @@ class Gui:
             self.show_box = gui.add_checkbox("Show scene box", True)
             self.show_cameras = gui.add_checkbox("Show training cameras", True, disabled=not viewer.frustums,
                                                  hint=f"click a camera to jump to it (at most {viewer.max_frustums})")
+            self.show_thumbnails = gui.add_checkbox("Camera thumbnails", False, disabled=not viewer.frustums,
+                                                    hint="each training image on its camera")
+            points = viewer.points
+            self.show_points = gui.add_checkbox(
+                "SfM points", points is not None, disabled=points is None,
+                hint=(f"{len(points.points)} of the {points.total} points of {points.path.name}" if points else
+                      "the scene has no point cloud (sparse_pc.ply, or ply_file_path in transforms.json)"))
 
         @self.show_box.on_update
         def _(_) -> None:
@@ -129,6 +137,15 @@ class Gui:
         def _(_) -> None:
             for handle in viewer.frustums:
                 handle.visible = self.show_cameras.value
+
+        @self.show_thumbnails.on_update
+        def _(_) -> None:
+            viewer.show_thumbnails(self.show_thumbnails.value)
+
+        @self.show_points.on_update
+        def _(_) -> None:
+            if viewer.points_handle is not None:
+                viewer.points_handle.visible = self.show_points.value
 
     # ------------------------------------------------------------ export
     def _export_controls(self, gui) -> None:

@@ -101,6 +101,12 @@ class ClientRenderLoop(threading.Thread):
         """The camera moved or a render setting changed: a fresh frame is wanted, the one in flight is stale."""
         self._wake.set()
 
+    def request_full_frame(self) -> None:
+        """The next frame is the full-resolution one, with no moving frame first: for a camera that is already at
+        rest, such as a browser that has just connected (its first picture should be sharp, not a blocky one).
+        Call it before :meth:`start`."""
+        self._needs_full = True
+
     def stop(self) -> None:
         self._stopped.set()
         self._wake.set()

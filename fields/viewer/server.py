@@ -1,5 +1,6 @@
 """The live viewer: a viser server that renders a field for each connected browser, with its GUI and scene
-(scene box, training-camera frustums), optional links to a running training, mesh export and camera paths."""
+(scene box, training-camera frustums, the capture's SfM points), optional links to a running training, mesh export
+and camera paths."""
 import contextlib
 import copy
 import errno
@@ -14,13 +15,20 @@ import numpy as np
 
 from fields.export.camera_path import CameraPath, save_camera_path
 from fields.render.camera import PinholeCamera
-from fields.viewer.cameras import c2w_from_viser, pinhole_from_viser, viser_from_c2w
+from fields.viewer.cameras import BrowserView, c2w_from_viser, view_of, viser_from_c2w
 from fields.viewer.gui import Gui
 from fields.viewer.preview_bake import training_view_directions
 from fields.viewer.render_loop import ClientRenderLoop, ResolutionControl
 from fields.viewer.renderers import ImageRenderer, make_renderer
 
 WARM_UP_SIZE = 32  # a first frame rendered before serving: loads kernels and measures rays/s
+# Scene markers are sized by the cameras' distance to the scene, so that they stay small beside the object whatever
+# the capture's units: frustums a few % of that distance deep, SfM points a fraction of a percent wide.
+FRUSTUM_SCALE = 0.04
+POINT_SIZE = 0.004
+FRUSTUM_COLOR = (40, 80, 160)
+THUMBNAIL_HEIGHT = 48  # pixels: many thumbnails stay cheap to send
+SETTLE_SECONDS = 2.0  # a connecting browser's camera reports are stale this long, unless it shows the opening view
 
 
 class ViewerError(ValueError):
@@ -63,16 +71,17 @@ def box_edges(aabb) -> np.ndarray:
 
 class Viewer:
     """Serves ``field`` (any signal) at http://host:port. ``cameras`` (a SceneData, optional) gives the training
-    frustums and the initial view; ``training`` (a TrainingLink, optional) connects a running trainer;
+    frustums and the initial view; ``points`` (a :class:`~fields.viewer.points.PointCloud` in world coordinates,
+    optional) the capture's SfM points; ``training`` (a TrainingLink, optional) connects a running trainer;
     ``output_dir`` receives exported meshes and camera paths. ``normalization``: an SDF checkpoint's
     meta["normalization"], so that exported meshes are in the original mesh coordinates, as apps/export_mesh.py
     writes them. A radiance field's moving frames come from a bake of it at ``preview_resolution``³ (see
     :class:`~fields.viewer.renderers.RadianceRenderer`)."""
 
-    def __init__(self, field, grid=None, *, render_options: dict | None = None, cameras=None, training=None,
-                 host: str = "127.0.0.1", port: int = 7007, max_resolution: int = 512, target_fps: float = 10.0,
-                 max_frustums: int = 64, output_dir: Path = Path("outputs/viewer"), preview_resolution: int = 128,
-                 normalization: dict | None = None, verbose: bool = True):
+    def __init__(self, field, grid=None, *, render_options: dict | None = None, cameras=None, points=None,
+                 training=None, host: str = "127.0.0.1", port: int = 7007, max_resolution: int = 512,
+                 target_fps: float = 10.0, max_frustums: int = 64, output_dir: Path = Path("outputs/viewer"),
+                 preview_resolution: int = 128, normalization: dict | None = None, verbose: bool = True):
         import viser  # the viewer is the only user of viser: importing fields does not need it
 
         check_port(host, port)
@@ -80,6 +89,8 @@ class Viewer:
             raise ViewerError(f"the preview needs at least 2 vertices per axis; pass --preview-resolution 2 or "
                               f"more (128 is the default), not {preview_resolution}")
         self.field, self.grid, self.cameras, self.training = field, grid, cameras, training
+        self.points = points
+        self.frustum_cameras: list[int] = []  # the training camera of each frustum
         preview = {}
         if field.signal == "radiance":
             preview["preview_resolution"] = preview_resolution
@@ -111,11 +122,15 @@ class Viewer:
                   + ("" if host in ("127.0.0.1", "localhost") else " (listening on every interface)"))
 
     # ------------------------------------------------------------ scene
+    OPENING_CAMERA = 0  # the training camera the browser opens at: a view the field was fitted to
+
     def _default_view(self) -> tuple[np.ndarray, float]:
-        """(OpenGL c2w, vertical fov in degrees): the first training camera, else a view of the box."""
+        """(OpenGL c2w, vertical fov in degrees): a training camera, else a view of the box."""
         if self.cameras is not None:
-            fy, height = float(self.cameras.intrinsics[0, 1]), self.cameras.height
-            return self.cameras.c2w[0].numpy().astype(np.float64), math.degrees(2 * math.atan(0.5 * height / fy))
+            index = self.OPENING_CAMERA
+            fy, height = float(self.cameras.intrinsics[index, 1]), self.cameras.height
+            return (self.cameras.c2w[index].numpy().astype(np.float64),
+                    math.degrees(2 * math.atan(0.5 * height / fy)))
         if self.field.signal == "image":
             eye, up = np.array([0.0, 0.0, 2.6]), np.array([0.0, 1.0, 0.0])
             center = np.zeros(3)
@@ -160,13 +175,15 @@ class Viewer:
         if self.cameras is not None:
             up = self.cameras.c2w[:, :3, 1].mean(0).numpy()
         scene.set_up_direction(tuple(float(v) for v in up / np.linalg.norm(up)))
-        camera = self.server.initial_camera
-        camera.position = tuple(c2w[:3, 3])
         aabb = self.field.aabb.cpu().numpy()
         center = np.zeros(3) if self.field.signal == "image" else (aabb[:3] + aabb[3:]) / 2
         distance = float(np.dot(center - c2w[:3, 3], -c2w[:3, 2]))
-        camera.look_at = tuple(c2w[:3, 3] - c2w[:3, 2] * max(distance, 0.1))
-        camera.fov = math.radians(self._default_fov)
+        # (position, look-at point, vertical fov in radians): the browser orbits around the point of the view
+        # axis nearest to the scene's centre.
+        self.opening_view = (tuple(c2w[:3, 3]), tuple(c2w[:3, 3] - c2w[:3, 2] * max(distance, 0.1)),
+                             math.radians(self._default_fov))
+        camera = self.server.initial_camera
+        camera.position, camera.look_at, camera.fov = self.opening_view
         if isinstance(self.renderer, ImageRenderer):
             texture = self.renderer.texture()
             aspect = texture.shape[1] / texture.shape[0]
@@ -177,28 +194,55 @@ class Viewer:
             self.box_handle = scene.add_line_segments("/scene_box", box_edges(aabb), (230, 120, 20),
                                                       thickness=2.0, thickness_units="screen")
         self.frustums = self._add_frustums() if self.cameras is not None else []
+        self.points_handle = None
+        if self.points is not None:
+            self.points_handle = scene.add_point_cloud(
+                "/sfm_points", self.points.points, self.points.colors, point_size=POINT_SIZE * self.scene_scale(),
+                point_shape="circle")
+
+    def scene_scale(self) -> float:
+        """How far the training cameras are from the scene box's centre (median), else the box's diagonal: the
+        length scene markers are sized by."""
+        aabb = self.field.aabb.cpu().numpy().astype(np.float64)
+        centre = (aabb[:3] + aabb[3:]) / 2
+        if self.cameras is None:
+            return float(np.linalg.norm(aabb[3:] - aabb[:3]))
+        distances = np.linalg.norm(self.cameras.c2w[:, :3, 3].numpy() - centre, axis=1)
+        return max(float(np.median(distances)), 1e-6)
 
     def _add_frustums(self) -> list:
+        """Small wireframe frustums of at most ``max_frustums`` evenly spaced training cameras, without images
+        (:meth:`show_thumbnails` adds them), so that they do not hide the scene. The opening camera has none: the
+        browser opens inside it, where its frustum would be a frame around the view."""
         cams = self.cameras
-        count = min(cams.num_images, self.max_frustums)
-        indices = np.unique(np.linspace(0, cams.num_images - 1, count).round().astype(int))
+        others = np.delete(np.arange(cams.num_images), self.OPENING_CAMERA)
+        count = min(len(others), self.max_frustums)
+        indices = others[np.unique(np.linspace(0, len(others) - 1, count).round().astype(int))] if count else []
         fy = float(cams.intrinsics[0, 1])
         fov = 2 * math.atan(0.5 * cams.height / fy)
-        aabb = self.field.aabb.cpu().numpy()
-        scale = 0.05 * float(np.linalg.norm(aabb[3:] - aabb[:3]))
-        stride = max(1, cams.height // 48)  # thumbnails about 48 px high: many frustums stay cheap
+        scale = FRUSTUM_SCALE * self.scene_scale()
         handles = []
         for index in indices:
-            rgba = cams.images[index, ::stride, ::stride].float() / 255.0
-            thumbnail = (rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])) * 255.0
             wxyz, position = viser_from_c2w(cams.c2w[index].numpy())
             handle = self.server.scene.add_camera_frustum(
                 f"/training_cameras/{index}", fov=fov, aspect=cams.width / cams.height, scale=scale,
-                thickness=1.5, thickness_units="screen", image=thumbnail.round().byte().numpy(),
-                format="jpeg", jpeg_quality=70, wxyz=wxyz, position=position)
+                thickness=1.0, thickness_units="screen", color=FRUSTUM_COLOR, wxyz=wxyz, position=position,
+                format="jpeg", jpeg_quality=70)  # how thumbnails travel, once shown
             handle.on_click(lambda event, i=int(index): self.jump_to_training_camera(event.client, i))
             handles.append(handle)
+        self.frustum_cameras = [int(index) for index in indices]
         return handles
+
+    def show_thumbnails(self, show: bool) -> None:
+        """Puts each training image (about THUMBNAIL_HEIGHT px high) on its frustum, or takes them off."""
+        stride = max(1, self.cameras.height // THUMBNAIL_HEIGHT) if self.cameras is not None else 1
+        for handle, index in zip(self.frustums, self.frustum_cameras):
+            if not show:
+                handle.image = None
+                continue
+            rgba = self.cameras.images[index, ::stride, ::stride].float() / 255.0
+            on_white = (rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])) * 255.0
+            handle.image = on_white.round().byte().numpy()
 
     def jump_to_training_camera(self, client, index: int) -> None:
         wxyz, position = viser_from_c2w(self.cameras.c2w[index].numpy())
@@ -212,10 +256,18 @@ class Viewer:
     async def _connect(self, client) -> None:
         if isinstance(self.renderer, ImageRenderer):
             return  # the image is a textured plane in the scene: nothing to render per camera
+        # The browser first reports a camera of its own and moves to the initial one a moment later: placed at the
+        # opening view now, its first frame (full resolution) is of the view it is about to show.
+        position, look_at, fov = self.opening_view
+        with client.atomic():
+            client.camera.position = position
+            client.camera.look_at = look_at
+            client.camera.fov = fov
         training = self.training
+        view = BrowserView(view_of(client.camera), SETTLE_SECONDS)
         loop = ClientRenderLoop(
-            camera=lambda width, height: self._client_camera(client, width, height),
-            aspect=lambda: client.camera.aspect,
+            camera=view.camera,
+            aspect=view.aspect,
             prepare=lambda moving: self.renderer.prepare(moving, guard=self.field_guard,
                                                          version=self.field_version()),
             render=lambda camera, should_stop, path: self.renderer.render(
@@ -230,21 +282,25 @@ class Viewer:
         self.loops[client.client_id] = loop
 
         @client.camera.on_update
-        async def _(_camera) -> None:
-            loop.request_render()
+        async def _(camera) -> None:
+            if view.report(view_of(camera)):
+                loop.request_render()
 
+        def settle() -> None:
+            if client.client_id in self.loops and view.settle(view_of(client.camera)):
+                loop.request_render()
+
+        # A browser that just connected has a resting camera: its first picture is the full-resolution frame.
+        loop.request_full_frame()
         loop.start()
-        loop.request_render()
+        timer = threading.Timer(SETTLE_SECONDS, settle)
+        timer.daemon = True
+        timer.start()
 
     async def _disconnect(self, client) -> None:
         loop = self.loops.pop(client.client_id, None)
         if loop is not None:
             loop.stop()
-
-    @staticmethod
-    def _client_camera(client, width: int, height: int):
-        camera = client.camera
-        return pinhole_from_viser(camera.wxyz, camera.position, camera.fov, width, height)
 
     def _send(self, client, image: np.ndarray, moving: bool) -> None:
         if client.client_id not in self.loops:

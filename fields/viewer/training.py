@@ -70,11 +70,14 @@ class TrainingLink(TrainingCallbacks):
 
 
 def attach_viewer(trainer, link: TrainingLink, host: str = "127.0.0.1", port: int = 7007, **options):
-    """A :class:`~fields.viewer.server.Viewer` of ``trainer``'s field, its training cameras and controls
-    (``options``: more Viewer arguments, e.g. max_resolution)."""
+    """A :class:`~fields.viewer.server.Viewer` of ``trainer``'s field, its training cameras, the scene's SfM points
+    and controls (``options``: more Viewer arguments, e.g. max_resolution)."""
+    from fields.viewer.points import scene_points
     from fields.viewer.server import Viewer
 
     c = trainer.config
-    return Viewer(trainer.field, trainer.grid, cameras=trainer.train_data, training=link, host=host, port=port,
+    points = scene_points(trainer.scene_path, trainer.train_data.source_to_world)
+    return Viewer(trainer.field, trainer.grid, cameras=trainer.train_data, points=points, training=link,
+                  host=host, port=port,
                   render_options={"render_step_size": c.render_step_size, "cone_angle": c.cone_angle},
                   output_dir=trainer.output / "viewer", **options)

@@ -66,6 +66,13 @@ class Chromium:
     def open(self, url: str) -> None:
         self.call("Page.navigate", {"url": url})
 
+    def evaluate(self, expression: str):
+        """The value of a JavaScript expression run in the page."""
+        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression!r} failed in the page: {result['exceptionDetails'].get('text')}")
+        return result["result"].get("value")
+
     def screenshot(self, path: Path) -> Path:
         data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
         Path(path).write_bytes(base64.b64decode(data))

@@ -52,3 +52,28 @@ def test_a_viser_camera_at_a_training_view_sees_that_view(procedural_scene):
         expected_origins, expected_directions = image_rays(scene, index)
         assert torch.allclose(origins, expected_origins.reshape(-1, 3), atol=1e-5)
         assert torch.allclose(directions, expected_directions.reshape(-1, 3), atol=1e-5)
+
+
+def test_browser_view_ignores_echoes_and_stale_reports_of_a_connecting_browser():
+    from fields.viewer.cameras import BrowserView
+
+    opening = (np.array([0.5, -0.5, 0.5, 0.5]), np.array([0.0, -4.0, 1.0]), 0.7, 1200, 800)
+    elsewhere = (np.array([1.0, 0.0, 0.0, 0.0]), np.array([3.0, 3.0, 3.0]), 0.7, 1200, 800)
+    view = BrowserView(opening, settle_seconds=60.0)
+    assert not view.report(elsewhere)  # the camera it held before it applied the opening view: stale
+    assert view.view is opening
+    echo = (-opening[0] + 1e-7, opening[1] + 1e-6, opening[2], 1200, 800)  # float32 rounding, q and -q
+    assert not view.report(echo)
+    assert view.report(elsewhere)  # the browser has shown the opening view: from now on a move is a move
+    assert view.view is elsewhere
+    assert view.report((elsewhere[0], elsewhere[1], elsewhere[2], 600, 800))  # a resized canvas
+    assert view.aspect() == 0.75
+
+    # A browser that never shows the opening view (e.g. one that restores its own camera): once settled, its
+    # camera as it is then becomes the view.
+    view = BrowserView(opening, settle_seconds=60.0)
+    assert not view.report(elsewhere)
+    assert view.settle(elsewhere) and view.view is elsewhere
+    camera = view.camera(30, 20)
+    assert (camera.width, camera.height) == (30, 20)
+    assert np.allclose(camera.c2w[:3, 3].numpy(), elsewhere[1])

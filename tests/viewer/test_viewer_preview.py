@@ -258,7 +258,10 @@ def test_the_viewer_bakes_on_load_and_its_toggle_switches_the_preview(free_port,
         client = ViserProtocolClient(viewer.server.get_port())
         try:
             client.send_camera(camera_from((0.0, -1.0, 0.3)).c2w.numpy(), width=64, height=64)
-            assert wait_for(lambda: any(fmt == "png" for fmt, _ in client.frames), 20.0)
+            assert wait_for(lambda: any(fmt == "png" for fmt, _ in client.frames), 20.0)  # the opening frame
+            moved = camera_from((0.0, -1.0, 0.3), distance=3.1)
+            client.send_camera(moved.c2w.numpy(), width=64, height=64)
+            assert wait_for(lambda: any(fmt == "jpeg" for fmt, _ in client.frames), 20.0)
             moving = next(image for fmt, image in client.frames if fmt == "jpeg")
             assert (moving[0, 0] > 240).all() and moving[moving.shape[0] // 2, moving.shape[1] // 2].min() < 200
             viewer.gui.fast_preview.value = False
@@ -281,7 +284,8 @@ def test_a_training_viewer_rebakes_as_the_training_step_advances(free_port, tmp_
         assert viewer.renderer.preview.version == 0  # baked on start
         link.step = 7  # the trainer took steps
         time.sleep(4 * viewer.renderer.preview.seconds + 0.01)
-        client.send_camera(camera_from((0.0, -1.0, 0.3)).c2w.numpy(), width=64, height=64)
+        client.send_camera(camera_from((0.0, -1.0, 0.3)).c2w.numpy(), width=64, height=64)  # connects
+        client.send_camera(camera_from((0.2, -1.0, 0.3)).c2w.numpy(), width=64, height=64)  # moves
         assert wait_for(lambda: viewer.renderer.preview.version == 7, 20.0)  # the next moving frame re-baked
     finally:
         client.close()

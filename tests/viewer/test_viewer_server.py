@@ -29,16 +29,28 @@ def viewer(red_sphere, free_port, tmp_path):
 def test_a_browser_gets_frames_of_its_camera(viewer):
     client = ViserProtocolClient(viewer.server.get_port())
     try:
-        client.send_camera(FRONT, width=320, height=240)
-        assert wait_for(lambda: any(fmt == "png" for fmt, _ in client.frames), 20.0), client.frames
-        formats = [fmt for fmt, _ in client.frames]
-        assert formats[0] == "jpeg"  # the first (moving) frame is a small JPEG, the resting one PNG
-        full = next(image for fmt, image in client.frames if fmt == "png")
-        assert full.shape == (72, 96, 3)  # the resolution cap on the long side, the browser's 4:3 aspect
-        assert red_pixels(full) > 0.1 * full.shape[0] * full.shape[1]
-        assert (full[0, 0] == 255).all()  # the background around the sphere
+        client.send_camera(FRONT, width=320, height=240)  # connects; the viewer moves it to the opening view
+        assert wait_for(lambda: client.frames, 20.0)
+        # A browser that connects has a resting camera: its first frame is the sharp, lossless one, of the opening
+        # view (looking at the sphere in the middle of the box from outside it).
+        fmt, first = client.frames[0]
+        assert fmt == "png"
+        assert first.shape == (72, 96, 3)  # the resolution cap on the long side, the browser's 4:3 aspect
+        assert red_pixels(first[30:42, 42:54]) == 12 * 12 and (first[0, 0] == 255).all()
         loop = next(iter(viewer.loops.values()))
         assert loop.first_frame_seconds < 2.0
+
+        client.send_camera(FRONT, width=320, height=240)
+        assert wait_for(lambda: len(client.frames) >= 3, 20.0), client.frames
+        # While the camera moves a small JPEG, once it rests the full PNG again.
+        assert [fmt for fmt, _ in client.frames[1:3]] == ["jpeg", "png"]
+        full = client.frames[2][1]
+        assert full.shape == (72, 96, 3)
+        assert red_pixels(full) > 0.1 * full.shape[0] * full.shape[1]  # 4 units away the sphere is large
+        assert (full[0, 0] == 255).all()  # the background around the sphere
+        client.send_camera(FRONT, width=320, height=240)  # the same camera again is no movement: no new frame
+        time.sleep(0.5)
+        assert len(client.frames) == 3
     finally:
         client.close()
     assert wait_for(lambda: not viewer.loops, 5.0)  # a closed browser ends its render thread
@@ -185,6 +197,24 @@ def test_training_frustums_are_capped_and_jumping_to_one_places_the_camera_there
     client = ViserProtocolClient(free_port)
     try:
         assert len(viewer.frustums) == 5
+        # The browser opens at the first training camera, looking where it looks, so that camera has no frustum
+        # (it would frame the view); the others are small wireframes that leave the scene visible.
+        assert np.allclose(viewer.server.initial_camera.position, cameras.c2w[0, :3, 3].numpy())
+        look = viewer.server.initial_camera.look_at - viewer.server.initial_camera.position
+        assert np.allclose(look / np.linalg.norm(look), -cameras.c2w[0, :3, 2].numpy(), atol=1e-6)
+        assert 0 not in viewer.frustum_cameras and len(set(viewer.frustum_cameras)) == 5
+        distance = np.linalg.norm(cameras.c2w[:, :3, 3].numpy(), axis=1).mean()  # the cameras look at the origin
+        assert all(0.01 * distance < handle.scale <= 0.05 * distance for handle in viewer.frustums)
+        assert all(handle.image is None for handle in viewer.frustums)
+        viewer.gui.show_thumbnails.value = True  # what the "Camera thumbnails" checkbox does
+        for handle, index in zip(viewer.frustums, viewer.frustum_cameras):
+            assert handle.image.shape == (48, 48, 3)
+            # The training image composited on white (the procedural views are 48 px: no downsampling).
+            rgba = cameras.images[index].float() / 255
+            expected = (rgba[..., :3] * rgba[..., 3:] + 1 - rgba[..., 3:]) * 255
+            assert np.abs(handle.image.astype(np.float32) - expected.numpy()).max() <= 0.5
+        viewer.gui.show_thumbnails.value = False
+        assert all(handle.image is None for handle in viewer.frustums)
         client.send_camera(FRONT)
         assert wait_for(lambda: viewer.server.get_clients(), 10.0)
         handle = next(iter(viewer.server.get_clients().values()))
