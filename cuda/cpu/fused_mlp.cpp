@@ -206,8 +206,8 @@ void forward_cpu(const FusedMlpArgs& args, const float* x, float* out, float* hi
     });
 }
 
-// Writes the parameter gradients into grad_params (flat, in mlp_parameter_count's order).
-void backward_cpu(const FusedMlpArgs& args, const BackwardInputs& in, float* grad_params) {
+// Writes the parameter gradients into grads (and dL/dx, which in.grad_x points to).
+void backward_cpu(const FusedMlpArgs& args, const BackwardInputs& in, const FusedMlpGrads& grads) {
     const CpuMlp mlp = make_cpu_mlp(args);
     const int64_t blocks = div_round_up(args.batch, kBlockRows);
     const int64_t slices = std::max<int64_t>(1, std::min(kMaxSlices, blocks));
@@ -222,19 +222,18 @@ void backward_cpu(const FusedMlpArgs& args, const BackwardInputs& in, float* gra
             }
         }
     });
-    float* dst = grad_params;
+    // Slice totals in slice order; a slice's sums are [N, pad(K)] weights then pad(N) biases per layer.
+    const auto total = [&](int64_t at) {
+        float sum = 0.f;
+        for (int64_t s = 0; s < slices; ++s) sum += sums[s * mlp.sum_floats + at];
+        return sum;
+    };
     for (int l = 0; l < args.layers; ++l) {
-        const int64_t k = args.widths[l], n = args.widths[l + 1], kp = padded(k);
-        const float* layer = sums.data() + mlp.sum_offsets[l];
-        for (int64_t j = 0; j < n; ++j)
-            for (int64_t i = 0; i <= k; ++i) {
-                // i < k: weight (j, i); i == k: bias j, stored after the weights.
-                const int64_t at = i < k ? j * kp + i : n * kp + j;
-                float total = 0.f;
-                for (int64_t s = 0; s < slices; ++s) total += layer[s * mlp.sum_floats + at];
-                if (i < k) dst[j * k + i] = total; else dst[n * k + j] = total;
-            }
-        dst += n * (k + 1);
+        const int64_t k = args.widths[l], n = args.widths[l + 1], kp = padded(k), start = mlp.sum_offsets[l];
+        for (int64_t j = 0; j < n; ++j) {
+            for (int64_t i = 0; i < k; ++i) grads.weight[l][j * k + i] = total(start + j * kp + i);
+            grads.bias[l][j] = total(start + n * kp + j);
+        }
     }
 }
 
@@ -320,30 +319,27 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>> fused_m
     check_same_device(x, out, op, "x", "out");
     check_same_device(x, grad_out, op, "x", "grad_out");
     at::Tensor grad_x = x_grad ? at::empty_like(x) : at::empty({0, args.widths[0]}, x.options());
-    at::Tensor grad_params = at::empty({mlp_parameter_count(args)}, x.options());
-    if (args.batch == 0) {
-        grad_params.zero_();
-    } else {
-        const BackwardInputs in{x.data_ptr<float>(), hidden.data_ptr<float>(), out.data_ptr<float>(),
-                                grad_out.data_ptr<float>(), x_grad ? grad_x.data_ptr<float>() : nullptr};
-#ifdef WITH_CUDA
-        if (x.is_cuda()) {
-            at::Tensor scratch = at::empty({mlp_backward_scratch_floats(args)}, x.options());
-            fused_mlp_backward_cuda(args, in.x, in.hidden, in.out, in.grad_out, in.grad_x,
-                                    grad_params.data_ptr<float>(), scratch.data_ptr<float>(),
-                                    at::cuda::getCurrentCUDAStream().stream());
-        }
-#endif
-        if (!x.is_cuda()) backward_cpu(args, in, grad_params.data_ptr<float>());
-    }
     std::vector<at::Tensor> grad_weights, grad_biases;
-    int64_t offset = 0;
+    FusedMlpGrads grads{x_grad ? grad_x.data_ptr<float>() : nullptr, {}, {}};
     for (int l = 0; l < args.layers; ++l) {
-        const int64_t k = args.widths[l], n = args.widths[l + 1];
-        grad_weights.push_back(grad_params.slice(0, offset, offset + n * k).view({n, k}));
-        grad_biases.push_back(grad_params.slice(0, offset + n * k, offset + n * (k + 1)));
-        offset += n * (k + 1);
+        // Zeros: an empty batch's gradients; otherwise every entry is written.
+        grad_weights.push_back(args.batch == 0 ? at::zeros_like(weights[l]) : at::empty_like(weights[l]));
+        grad_biases.push_back(args.batch == 0 ? at::zeros_like(biases[l]) : at::empty_like(biases[l]));
+        grads.weight[l] = grad_weights.back().data_ptr<float>();
+        grads.bias[l] = grad_biases.back().data_ptr<float>();
     }
+    if (args.batch == 0) return {grad_x, grad_weights, grad_biases};
+    const BackwardInputs in{x.data_ptr<float>(), hidden.data_ptr<float>(), out.data_ptr<float>(),
+                            grad_out.data_ptr<float>(), grads.x};
+#ifdef WITH_CUDA
+    if (x.is_cuda()) {
+        at::Tensor scratch = at::empty({mlp_backward_scratch_floats(args)}, x.options());
+        fused_mlp_backward_cuda(args, in.x, in.hidden, in.out, in.grad_out, grads, scratch.data_ptr<float>(),
+                                at::cuda::getCurrentCUDAStream().stream());
+        return {grad_x, grad_weights, grad_biases};
+    }
+#endif
+    backward_cpu(args, in, grads);
     return {grad_x, grad_weights, grad_biases};
 }
 

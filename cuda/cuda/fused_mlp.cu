@@ -7,7 +7,7 @@
 //
 // Backward: a fixed number of blocks walk the tiles; for each tile the output gradient goes down the layers in
 // shared memory, and each block adds its weight and bias gradients to its own row of a scratch buffer (no atomics).
-// A second small kernel sums the rows in block order, so the result is the same from run to run.
+// A second small kernel sums the rows in block order (the same result from run to run) into the gradients.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -94,7 +94,7 @@ struct BackwardPointers {
     const float* hidden;
     const float* out;
     const float* grad_out;
-    float* grad_x;
+    float* grad_x;   // nullptr: not wanted
     float* scratch;  // [gridDim.x, parameter count]
     int64_t parameters;
 };
@@ -141,14 +141,27 @@ __global__ void mlp_backward_kernel(FusedMlpArgs a, BackwardPointers ptr) {
     }
 }
 
-// grad[i] = sum over blocks b, in order, of scratch[b][i].
-__global__ void sum_rows_kernel(const float* __restrict__ scratch, int rows, int64_t columns,
-                                float* __restrict__ grad) {
+// Parameter i (flat, W_0, b_0, W_1, ...) = sum over blocks b, in order, of scratch[b][i], written to its tensor.
+__global__ void sum_rows_kernel(FusedMlpArgs a, const float* __restrict__ scratch, int rows, int64_t columns,
+                                FusedMlpGrads grads) {
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= columns) return;
     float acc = 0.f;
     for (int r = 0; r < rows; ++r) acc += scratch[r * columns + i];
-    grad[i] = acc;
+    int64_t at = i;
+    for (int l = 0; l < a.layers; ++l) {
+        const int64_t weights = static_cast<int64_t>(a.widths[l + 1]) * a.widths[l];
+        if (at < weights) {
+            grads.weight[l][at] = acc;
+            return;
+        }
+        at -= weights;
+        if (at < a.widths[l + 1]) {
+            grads.bias[l][at] = acc;
+            return;
+        }
+        at -= a.widths[l + 1];
+    }
 }
 
 int backward_blocks(const FusedMlpArgs& a) {
@@ -167,14 +180,14 @@ int64_t mlp_backward_scratch_floats(const FusedMlpArgs& args) {
 }
 
 void fused_mlp_backward_cuda(const FusedMlpArgs& args, const float* x, const float* hidden, const float* out,
-                             const float* grad_out, float* grad_x, float* grad_params, float* scratch, void* stream) {
+                             const float* grad_out, const FusedMlpGrads& grads, float* scratch, void* stream) {
     const int blocks = backward_blocks(args);
     const int64_t parameters = mlp_parameter_count(args);
-    const BackwardPointers ptr{x, hidden, out, grad_out, grad_x, scratch, parameters};
+    const BackwardPointers ptr{x, hidden, out, grad_out, grads.x, scratch, parameters};
     const cudaStream_t s = static_cast<cudaStream_t>(stream);
     mlp_backward_kernel<<<blocks, kBackwardThreads, 0, s>>>(args, ptr);
-    sum_rows_kernel<<<div_round_up(parameters, kReduceThreads), kReduceThreads, 0, s>>>(scratch, blocks, parameters,
-                                                                                       grad_params);
+    sum_rows_kernel<<<div_round_up(parameters, kReduceThreads), kReduceThreads, 0, s>>>(args, scratch, blocks,
+                                                                                       parameters, grads);
 }
 
 }  // namespace fields

@@ -21,6 +21,20 @@ MAX_WIDTH = 64
 OUTPUT_ACTIVATIONS = ("none", "sigmoid")
 
 
+@torch.library.register_fake("fields::fused_mlp_forward")
+def _forward_shapes(x, weights, biases, output_activation, keep_hidden):
+    """Output shapes without computing (torch.compile traces with these)."""
+    kept = len(weights) - 1 if keep_hidden else 0
+    hidden_width = weights[0].shape[0] if len(weights) > 1 else 0
+    return x.new_empty(x.shape[0], weights[-1].shape[0]), x.new_empty(kept, x.shape[0], hidden_width)
+
+
+@torch.library.register_fake("fields::fused_mlp_backward")
+def _backward_shapes(x, weights, biases, output_activation, hidden, out, grad_out, x_grad):
+    grad_x = torch.empty_like(x) if x_grad else x.new_empty(0, x.shape[1])
+    return grad_x, [torch.empty_like(w) for w in weights], [torch.empty_like(b) for b in biases]
+
+
 class _FusedMlp(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, output_activation, n_layers, *params):

@@ -142,3 +142,14 @@ def test_supports_tells_what_the_op_takes():
     assert not fused_mlp_supports(x.double(), weights)
     assert not fused_mlp_supports(x, [torch.zeros(128, 31), torch.zeros(3, 128)])
     assert not fused_mlp_supports(x, [torch.zeros(64, 31), torch.zeros(32, 64), torch.zeros(3, 32)])
+
+
+def test_registration_passes_torch_opcheck(device):
+    # Schema, fake (shape-only) kernels for torch.compile, and that the op does not write into its inputs.
+    x, weights, biases = random_mlp(device, [31, 64, 64, 3], 40)
+    out, hidden = torch.ops.fields.fused_mlp_forward(x, weights, biases, "sigmoid", True)
+    tests = ("test_schema", "test_faketensor")
+    torch.library.opcheck(torch.ops.fields.fused_mlp_forward.default, (x, weights, biases, "sigmoid", True),
+                          test_utils=tests)
+    torch.library.opcheck(torch.ops.fields.fused_mlp_backward.default,
+                          (x, weights, biases, "sigmoid", hidden, out, torch.randn_like(out), True), test_utils=tests)

@@ -46,8 +46,15 @@ FIELDS_HD float output_grad(MlpActivation activation, float y, float grad) {
     return activation == MlpActivation::kSigmoid ? grad * y * (1.f - y) : grad;
 }
 
-// Number of weights and biases, stored in this order: W_0, b_0, W_1, b_1, ... (the layout of the flat gradient
-// buffer the CUDA backward pass fills).
+// Where the backward pass writes: dL/dx [B, I] (nullptr: not wanted) and each layer's weight and bias gradients.
+struct FusedMlpGrads {
+    float* x;
+    float* weight[kMlpMaxLayers];
+    float* bias[kMlpMaxLayers];
+};
+
+// Number of weights and biases, counted in this order: W_0, b_0, W_1, b_1, ... (the layout of the per-block sums
+// of the CUDA backward pass).
 inline int64_t mlp_parameter_count(const FusedMlpArgs& a) {
     int64_t count = 0;
     for (int l = 0; l < a.layers; ++l) count += static_cast<int64_t>(a.widths[l + 1]) * (a.widths[l] + 1);
@@ -55,11 +62,10 @@ inline int64_t mlp_parameter_count(const FusedMlpArgs& a) {
 }
 
 // CUDA launchers (cuda/cuda/fused_mlp.cu); `stream` is a cudaStream_t. hidden: [L-1, B, H] or nullptr (not kept).
-// The backward pass writes dL/dx when grad_x is not null, and every parameter gradient into grad_params (flat, in
-// mlp_parameter_count's order). scratch: mlp_backward_scratch_floats(args) floats.
+// scratch: mlp_backward_scratch_floats(args) floats.
 void fused_mlp_forward_cuda(const FusedMlpArgs& args, const float* x, float* out, float* hidden, void* stream);
 int64_t mlp_backward_scratch_floats(const FusedMlpArgs& args);
 void fused_mlp_backward_cuda(const FusedMlpArgs& args, const float* x, const float* hidden, const float* out,
-                             const float* grad_out, float* grad_x, float* grad_params, float* scratch, void* stream);
+                             const float* grad_out, const FusedMlpGrads& grads, float* scratch, void* stream);
 
 }  // namespace fields
