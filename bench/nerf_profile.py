@@ -7,9 +7,11 @@ Trains the hash field on lego (the trainer's defaults), times `--steps` steps af
 grid's warm-up), then profiles `--profile-steps` more. Reports per step: wall time, CPU time under the profiler,
 GPU busy time, kernel launches and host synchronisations (`.item()`, stream syncs) — on a GPU, a step whose CPU
 time exceeds its GPU time is bound by Python and launch overhead. Also counts the tensor operations a step
-dispatches (views and allocations left out): about one kernel launch each on a GPU, and countable on a CPU too;
-and the host's page faults per step (memory handed back to the kernel and faulted in again, fields.run.host_memory).
-Prints the top ops by device (or CPU) time as a table and all figures as JSON.
+dispatches (forward, backward and optimiser; views and allocations left out): about one kernel launch each on a GPU,
+and countable on a CPU too; and the host's page faults per step (memory handed back to the kernel and faulted in
+again, fields.run.host_memory). Step time and op count are also measured with the field heads' MLPs layer by
+layer instead of through the fused MLP op (``*_unfused``; steps alternate between the two in rounds, so that both
+see the same load and training state). Prints the top ops by device (or CPU) time as a table and all figures as JSON.
 """
 import argparse
 import resource
@@ -20,6 +22,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.timing import print_results, synchronize
+from fields.models.layers import fused_mlps
 from fields.train.config import TrainNerfConfig
 from fields.train.nerf_trainer import NerfTrainer
 
@@ -40,11 +43,35 @@ class DispatchedOps(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+def ops_per_step(trainer, fused: bool) -> float:
+    """Tensor operations dispatched per step, over a whole number of occupancy-grid updates (one every 16 steps)."""
+    with fused_mlps(fused), DispatchedOps() as dispatched:
+        for _ in range(64):
+            trainer.train_step()
+    return dispatched.count / 64
+
+
+def ms_per_step(trainer, steps_per_round: int, rounds: int) -> dict[bool, float]:
+    """Milliseconds per step with the fused MLP op (True) and without (False): ``rounds`` rounds of
+    ``steps_per_round`` steps each way, alternating."""
+    seconds = {True: 0.0, False: 0.0}
+    for _ in range(rounds):
+        for fused in (True, False):
+            with fused_mlps(fused):
+                synchronize(trainer.device)
+                start = time.perf_counter()
+                for _ in range(steps_per_round):
+                    trainer.train_step()
+                synchronize(trainer.device)
+                seconds[fused] += time.perf_counter() - start
+    return {fused: total / (rounds * steps_per_round) * 1e3 for fused, total in seconds.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--warmup", type=int, default=400)
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=200, help="timed steps, each way (fused MLP and not)")
     parser.add_argument("--profile-steps", type=int, default=40)
     parser.add_argument("--target-samples", type=int, default=None)
     parser.add_argument("--data-root", default=None)
@@ -57,17 +84,12 @@ def main() -> None:
     trainer = NerfTrainer(config)
     for _ in range(args.warmup):
         trainer.train_step()
-    synchronize(trainer.device)
-    faults_before, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
-    for _ in range(args.steps):
-        trainer.train_step()
-    synchronize(trainer.device)
-    step_ms = (time.perf_counter() - start) / args.steps * 1e3
-    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before) / args.steps
-
-    with DispatchedOps() as dispatched:  # a whole number of occupancy-grid updates (one every 16 steps)
-        for _ in range(64):
-            trainer.train_step()
+    rounds = 4
+    steps_per_round = max(1, args.steps // rounds)
+    faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    step_ms = ms_per_step(trainer, steps_per_round, rounds)
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before) / (2 * rounds * steps_per_round)
+    ops = {fused: ops_per_step(trainer, fused) for fused in (True, False)}
     on_gpu = trainer.device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
     with profile(activities=activities) as prof:
@@ -80,11 +102,13 @@ def main() -> None:
         "device": torch.cuda.get_device_name() if on_gpu else f"CPU, {torch.get_num_threads()} threads",
         "target_samples": trainer.target_samples,
         "n_rays": trainer.n_rays,
-        "ms_per_step": round(step_ms, 3),
-        "steps_per_s": round(1e3 / step_ms, 1),
+        "ms_per_step": round(step_ms[True], 3),
+        "steps_per_s": round(1e3 / step_ms[True], 1),
+        "ms_per_step_unfused": round(step_ms[False], 3),
         "profiled_cpu_ms_per_step": round(sum(e.self_cpu_time_total for e in events) / 1e3 * per_step, 3),
         "profiled_gpu_ms_per_step": round(sum(e.self_device_time_total for e in events) / 1e3 * per_step, 3),
-        "ops_dispatched_per_step": dispatched.count / 64,
+        "ops_dispatched_per_step": ops[True],
+        "ops_dispatched_per_step_unfused": ops[False],
         "page_faults_per_step": round(faults),
     }
     if on_gpu:

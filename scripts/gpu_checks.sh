@@ -35,8 +35,8 @@ for step in "$@"; do
         ;;
     ops)
         python3 -m bench.ops --device cuda --only hash_encoding volume_rendering ray_marching sh_encoding \
-            dense_grid_render rbf_layer grid_sample >"$OUT/bench_ops.txt" 2>&1
-        grep -v '^ *[]{}"[]' "$OUT/bench_ops.txt" | tail -25
+            dense_grid_render rbf_layer grid_sample fused_mlp >"$OUT/bench_ops.txt" 2>&1
+        grep -v '^ *[]{}"[]' "$OUT/bench_ops.txt" | tail -30
         ;;
     profile)
         python3 -m bench.nerf_profile --device cuda --data-root "$DATA_ROOT" >"$OUT/nerf_profile.txt" 2>&1

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fields.models.cam import build_cam, direction_coordinates
-from fields.models.layers import relu_mlp
+from fields.models.layers import relu_mlp, run_relu_mlp
 from fields.models.quantize import check_bits, fake_quantize
 from fields.ops import sh_encode
 
@@ -36,6 +36,8 @@ class ColorHead(nn.Module):
     def forward(self, h: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         d = d.contiguous()
         z = torch.cat([sh_encode(d, self.sh_degree), h[:, 1:]], dim=-1)
+        if self.cam is None and not self.quantize_bits:
+            return run_relu_mlp(self.mlp, z, "sigmoid")  # the fused op where it applies
         affine = self.cam.sample(direction_coordinates(d)) if self.cam is not None else None
         bits = self.quantize_bits
         for i, layer in enumerate(self.linears):

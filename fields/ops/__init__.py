@@ -1,5 +1,6 @@
 """Autograd wrappers of the native core, each beside its pure-torch reference (``*_reference``)."""
 from fields.ops.dense_grid_render import dense_grid_render, dense_grid_render_reference, skip_distances
+from fields.ops.fused_mlp import fused_mlp, fused_mlp_reference
 from fields.ops.grid_sample import (
     grid_sample_2d,
     grid_sample_2d_reference,
@@ -34,6 +35,8 @@ __all__ = [
     "contributing_samples",
     "dense_grid_render",
     "dense_grid_render_reference",
+    "fused_mlp",
+    "fused_mlp_reference",
     "grid_sample_2d",
     "grid_sample_2d_reference",
     "grid_sample_3d",

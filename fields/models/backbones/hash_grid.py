@@ -5,7 +5,7 @@ import torch
 
 from fields.encodings import HashEncoding
 from fields.models.backbone import Backbone, grid_lookup_coords, register_backbone
-from fields.models.layers import relu_mlp
+from fields.models.layers import relu_mlp, run_relu_mlp
 
 _RADIANCE = dict(n_levels=16, log2_hashmap_size=19, base_resolution=16, finest_resolution=2048)
 _SDF = dict(n_levels=16, log2_hashmap_size=17, base_resolution=16, finest_resolution=512)
@@ -35,7 +35,7 @@ class HashGridBackbone(Backbone):
 
     def forward(self, coords: torch.Tensor, modulation: Optional[torch.Tensor] = None,
                 encoded: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.mlp(self.encoding(grid_lookup_coords(coords), encoded))
+        return run_relu_mlp(self.mlp, self.encoding(grid_lookup_coords(coords), encoded))
 
     def encode(self, coords: torch.Tensor) -> torch.Tensor:
         return self.encoding(grid_lookup_coords(coords))
