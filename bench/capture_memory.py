@@ -1,0 +1,164 @@
+"""Peak memory of loading and training on a large real-capture-like scene (1000 photos of 1920x1080 by default).
+
+    python -m bench.capture_memory [--num-images 1000] [--steps 20] [--downscales 1 default] [--keep DIR]
+
+Writes an instant-ngp capture (transforms.json + JPEGs: the procedural scene rendered small and upscaled, so the
+files are quick to write and to decode) to a temporary folder, then measures, each in a fresh process:
+
+- ``load``: loading the train and val splits with ``fields.datasets.load_scene``, building the training
+  ``RaySampler`` and drawing batches: what the datasets side holds, and the sampler's time per 4096-ray batch;
+- ``train``: ``apps/train_nerf.py --scene DIR --max-steps N --downscale K`` (no validation, no final evaluation):
+  the whole training process.
+
+Peak RSS is the child's own maximum resident set (``os.wait4``). ``default`` is the factor
+``fields.datasets.default_downscale`` picks on the CPU. The images' decoded size (count x H x W x 4) is printed beside
+it. The capture is removed afterwards unless ``--keep`` names a folder to write it to (and reuse it from).
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.timing import print_results
+from fields.datasets.capture_memory import decoded_bytes, default_downscale
+from fields.datasets.procedural import CAMERA_ANGLE_X, CAMERA_RADIUS, look_at, render_view
+
+REPO = Path(__file__).resolve().parents[1]
+RENDER_SHRINK = 20  # the procedural scene is rendered at 1/20 of the capture's size, then upscaled
+HOLDOUT_EVERY = 8  # the instant-ngp loader's val split: every 8th frame
+
+
+def write_capture(folder: Path, count: int, width: int, height: int, quality: int = 90) -> Path:
+    """An instant-ngp capture of ``count`` JPEGs of ``width`` x ``height`` seen from a hemisphere around the
+    procedural scene; returns ``folder``. Reuses a capture already there with the same count and size."""
+    transforms = folder / "transforms.json"
+    if transforms.is_file():
+        content = json.loads(transforms.read_text())
+        if (len(content["frames"]), content["w"], content["h"]) == (count, width, height):
+            return folder
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    small = (max(width // RENDER_SHRINK, 8), max(height // RENDER_SHRINK, 8))
+    focal = 0.5 * width / math.tan(0.5 * CAMERA_ANGLE_X)
+    small_focal = focal * small[0] / width
+    small_intrinsics = torch.tensor([small_focal, small_focal, 0.5 * small[0], 0.5 * small[1]])
+    poses = [_camera(i, count) for i in range(count)]
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(-6, 7, (height, width, 3), dtype=np.int16) for _ in range(4)]  # sensor-like grain
+
+    def write(index: int) -> dict:
+        rgba = render_view(torch.from_numpy(poses[index]).float(), small_intrinsics, *small, supersample=1)
+        rgb = rgba[..., :3] * rgba[..., 3:] + 0.6 * (1.0 - rgba[..., 3:])  # on a grey backdrop
+        image = Image.fromarray((rgb.numpy() * 255.0 + 0.5).astype(np.uint8)).resize((width, height), Image.BILINEAR)
+        pixels = np.clip(np.asarray(image, dtype=np.int16) + noise[index % len(noise)], 0, 255).astype(np.uint8)
+        name = f"images/frame_{index:05d}.jpg"
+        Image.fromarray(pixels).save(folder / name, quality=quality)
+        return {"file_path": name, "transform_matrix": poses[index].tolist()}
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # JPEG encoding releases the GIL
+        frames = list(pool.map(write, range(count)))
+    transforms.write_text(json.dumps({"fl_x": focal, "fl_y": focal, "cx": 0.5 * width, "cy": 0.5 * height,
+                                      "w": width, "h": height, "aabb_scale": 1, "frames": frames}))
+    return folder
+
+
+def _camera(index: int, count: int) -> np.ndarray:
+    """Camera ``index`` of ``count`` on a Fibonacci spiral over the upper hemisphere, looking at the origin."""
+    z = math.sin(math.radians(8.0)) + (math.sin(math.radians(75.0)) - math.sin(math.radians(8.0))) * (index + 0.5) / count
+    azimuth = math.pi * (3.0 - math.sqrt(5.0)) * index
+    ring = math.sqrt(1.0 - z * z)
+    return look_at(CAMERA_RADIUS * np.array([ring * math.cos(azimuth), ring * math.sin(azimuth), z]))
+
+
+def run_child(command: list[str]) -> dict:
+    """Runs ``command``; returns its peak RSS (bytes), wall seconds and the JSON of its last output line, if any."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**os.environ, "PYTHONPATH": str(REPO)})
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - start
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{output[-3000:]}")
+    last = output.strip().splitlines()[-1] if output.strip() else ""
+    report = json.loads(last) if last.startswith("{") else {}
+    return {"peak_rss_bytes": usage.ru_maxrss * 1024, "seconds": seconds, **report}  # Linux counts ru_maxrss in kB
+
+
+def measure_loading(scene: str, downscale: int, batches: int = 50, batch_size: int = 4096) -> None:
+    """The ``load`` child: loads both splits, builds the sampler, draws batches; prints one JSON line."""
+    from fields.datasets import RaySampler, load_scene
+
+    start = time.perf_counter()
+    train = load_scene(scene, "train", downscale=downscale)
+    val = load_scene(scene, "val", downscale=downscale)
+    load_seconds = time.perf_counter() - start
+    sampler = RaySampler(train)
+    sampler.sample(batch_size)
+    start = time.perf_counter()
+    for _ in range(batches):
+        sampler.sample(batch_size)
+    batch_ms = (time.perf_counter() - start) / batches * 1e3
+    print(json.dumps({"load_seconds": load_seconds, "batch_ms": batch_ms,
+                      "images_bytes": train.images.numel() + val.images.numel()}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-images", type=int, default=1000)
+    parser.add_argument("--width", type=int, default=1920)
+    parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--steps", type=int, default=20, help="training steps of the train measurement")
+    parser.add_argument("--downscales", nargs="+", default=["1", "default"],
+                        help="factors to measure; 'default' is default_downscale's factor on the CPU")
+    parser.add_argument("--skip-train", action="store_true", help="measure loading only")
+    parser.add_argument("--keep", type=Path, default=None, help="write (or reuse) the capture here and keep it")
+    parser.add_argument("--measure-loading", nargs=2, metavar=("SCENE", "DOWNSCALE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure_loading:
+        measure_loading(args.measure_loading[0], int(args.measure_loading[1]))
+        return
+
+    workdir = Path(tempfile.mkdtemp(prefix="capture_memory_"))
+    capture = args.keep or workdir / "capture"
+    try:
+        start = time.perf_counter()
+        write_capture(capture, args.num_images, args.width, args.height)
+        print(f"capture: {args.num_images} JPEGs of {args.width}x{args.height} in {capture} "
+              f"({time.perf_counter() - start:.0f} s to write or find)", flush=True)
+        rows = []
+        for name in args.downscales:
+            factor = default_downscale(args.width, args.height, "cpu") if name == "default" else int(name)
+            row = {"downscale": f"{factor}" + (" (default)" if name == "default" else ""),
+                   "images_gb": decoded_bytes(args.num_images, args.width, args.height, factor) / 1e9}
+            load = run_child([sys.executable, "-m", "bench.capture_memory", "--measure-loading", str(capture),
+                              str(factor)])
+            row |= {"load_peak_gb": load["peak_rss_bytes"] / 1e9, "load_s": load["load_seconds"],
+                    "batch_ms": load["batch_ms"]}
+            if not args.skip_train:
+                train = run_child([sys.executable, "apps/train_nerf.py", "--scene", str(capture), "--max-steps",
+                                   str(args.steps), "--downscale", str(factor), "--output", str(workdir / f"run_{factor}"),
+                                   "--val-views", "0", "--eval-every", "0", "--no-progress", "--device", "cpu"])
+                row |= {"train_peak_gb": train["peak_rss_bytes"] / 1e9, "train_s": train["seconds"]}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        print_results(f"capture memory: {args.num_images} images of {args.width}x{args.height}, "
+                      f"{args.steps} training steps on the CPU", rows,
+                      ["downscale", "images_gb", "load_peak_gb", "load_s", "batch_ms", "train_peak_gb", "train_s"])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
