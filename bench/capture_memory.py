@@ -10,7 +10,11 @@ files are quick to write and to decode) to a temporary folder, then measures, ea
 - ``train``: ``apps/train_nerf.py --scene DIR --max-steps N --downscale K`` (no validation, no final evaluation):
   the whole training process.
 
-Peak RSS is the child's own maximum resident set (``os.wait4``). ``default`` is the factor
+With ``--cache``, the loading is also measured with the images memory-mapped from a disk cache
+(``load_scene(..., cache_dir=...)``; the first load writes the cache, the measured one maps it). Peak RSS is the
+child's own maximum resident set (``os.wait4``); it counts the mapped file pages a process has touched, which the
+system can drop again at will, so the loading rows also give the resident anonymous memory (``RssAnon``, what cannot
+be dropped) and mapped file pages (``RssFile``) at the end. ``default`` is the factor
 ``fields.datasets.default_downscale`` picks on the CPU. The images' decoded size (count x H x W x 4) is printed beside
 it. The capture is removed afterwards unless ``--keep`` names a folder to write it to (and reuse it from).
 """
@@ -96,13 +100,14 @@ def run_child(command: list[str]) -> dict:
     return {"peak_rss_bytes": usage.ru_maxrss * 1024, "seconds": seconds, **report}  # Linux counts ru_maxrss in kB
 
 
-def measure_loading(scene: str, downscale: int, batches: int = 50, batch_size: int = 4096) -> None:
+def measure_loading(scene: str, downscale: int, cache_dir: str | None, batches: int = 50, batch_size: int = 4096
+                    ) -> None:
     """The ``load`` child: loads both splits, builds the sampler, draws batches; prints one JSON line."""
     from fields.datasets import RaySampler, load_scene
 
     start = time.perf_counter()
-    train = load_scene(scene, "train", downscale=downscale)
-    val = load_scene(scene, "val", downscale=downscale)
+    train = load_scene(scene, "train", downscale=downscale, cache_dir=cache_dir)
+    val = load_scene(scene, "val", downscale=downscale, cache_dir=cache_dir)
     load_seconds = time.perf_counter() - start
     sampler = RaySampler(train)
     sampler.sample(batch_size)
@@ -110,8 +115,18 @@ def measure_loading(scene: str, downscale: int, batches: int = 50, batch_size: i
     for _ in range(batches):
         sampler.sample(batch_size)
     batch_ms = (time.perf_counter() - start) / batches * 1e3
-    print(json.dumps({"load_seconds": load_seconds, "batch_ms": batch_ms,
+    print(json.dumps({"load_seconds": load_seconds, "batch_ms": batch_ms, **_resident_kinds(),
                       "images_bytes": train.images.numel() + val.images.numel()}))
+
+
+def _resident_kinds() -> dict:
+    """This process's resident anonymous memory and mapped file pages now, in bytes (Linux; empty elsewhere)."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    return {key: int(fields[key].split()[0]) * 1024 for key in ("RssAnon", "RssFile") if key in fields}
 
 
 def main() -> None:
@@ -123,11 +138,13 @@ def main() -> None:
     parser.add_argument("--downscales", nargs="+", default=["1", "default"],
                         help="factors to measure; 'default' is default_downscale's factor on the CPU")
     parser.add_argument("--skip-train", action="store_true", help="measure loading only")
+    parser.add_argument("--cache", action="store_true", help="also measure loading from a disk cache")
     parser.add_argument("--keep", type=Path, default=None, help="write (or reuse) the capture here and keep it")
-    parser.add_argument("--measure-loading", nargs=2, metavar=("SCENE", "DOWNSCALE"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure-loading", nargs=3, metavar=("SCENE", "DOWNSCALE", "CACHE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_loading:
-        measure_loading(args.measure_loading[0], int(args.measure_loading[1]))
+        scene, factor, cache_dir = args.measure_loading
+        measure_loading(scene, int(factor), cache_dir or None)
         return
 
     workdir = Path(tempfile.mkdtemp(prefix="capture_memory_"))
@@ -138,15 +155,21 @@ def main() -> None:
         print(f"capture: {args.num_images} JPEGs of {args.width}x{args.height} in {capture} "
               f"({time.perf_counter() - start:.0f} s to write or find)", flush=True)
         rows = []
-        for name in args.downscales:
+        cases = [(name, "") for name in args.downscales]
+        cases += [(name, str(workdir / "cache")) for name in args.downscales] if args.cache else []
+        for name, cache_dir in cases:
             factor = default_downscale(args.width, args.height, "cpu") if name == "default" else int(name)
-            row = {"downscale": f"{factor}" + (" (default)" if name == "default" else ""),
+            row = {"downscale": f"{factor}" + (" (default)" if name == "default" else "") + (" cached" if cache_dir else ""),
                    "images_gb": decoded_bytes(args.num_images, args.width, args.height, factor) / 1e9}
-            load = run_child([sys.executable, "-m", "bench.capture_memory", "--measure-loading", str(capture),
-                              str(factor)])
-            row |= {"load_peak_gb": load["peak_rss_bytes"] / 1e9, "load_s": load["load_seconds"],
+            load_command = [sys.executable, "-m", "bench.capture_memory", "--measure-loading", str(capture),
+                            str(factor), cache_dir]
+            if cache_dir:
+                run_child(load_command)  # writes the cache
+            load = run_child(load_command)
+            row |= {"load_peak_gb": load["peak_rss_bytes"] / 1e9, "rss_anon_gb": load.get("RssAnon", 0) / 1e9,
+                    "rss_file_gb": load.get("RssFile", 0) / 1e9, "load_s": load["load_seconds"],
                     "batch_ms": load["batch_ms"]}
-            if not args.skip_train:
+            if not args.skip_train and not cache_dir:  # apps/train_nerf.py has no cache option of its own
                 train = run_child([sys.executable, "apps/train_nerf.py", "--scene", str(capture), "--max-steps",
                                    str(args.steps), "--downscale", str(factor), "--output", str(workdir / f"run_{factor}"),
                                    "--val-views", "0", "--eval-every", "0", "--no-progress", "--device", "cpu"])
@@ -155,7 +178,8 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         print_results(f"capture memory: {args.num_images} images of {args.width}x{args.height}, "
                       f"{args.steps} training steps on the CPU", rows,
-                      ["downscale", "images_gb", "load_peak_gb", "load_s", "batch_ms", "train_peak_gb", "train_s"])
+                      ["downscale", "images_gb", "load_peak_gb", "rss_anon_gb", "rss_file_gb", "load_s", "batch_ms",
+                       "train_peak_gb", "train_s"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from fields.datasets.capture_memory import resolve_downscale
 from fields.datasets.errors import SceneFileMissingError, SceneFormatError
+from fields.datasets.image_cache import cached_images
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
 
@@ -156,7 +157,8 @@ def _read_rgba(path: Path, downscale: int) -> tuple[np.ndarray, bool]:
 
 
 def load_images(
-    paths: list[Path], downscale: int | None, json_path: Path, expect_alpha: bool, device: str = "cpu"
+    paths: list[Path], downscale: int | None, json_path: Path, expect_alpha: bool, device: str = "cpu",
+    cache_dir: Path | None = None,
 ) -> tuple[torch.Tensor, tuple[int, int], bool, int]:
     """Load ``paths`` as one uint8 [N, H, W, 4] tensor.
 
@@ -164,25 +166,34 @@ def load_images(
     ``downscale`` None picks :func:`fields.datasets.capture_memory.resolve_downscale`'s default for ``device``. Sizes
     are read from the file headers first: images of different sizes, or more than the memory available holds,
     fail before any is decoded. Each image is decoded straight into its slot of the result, so loading never
-    holds more than the result and the few images in flight. Images without an alpha channel get alpha 255; a
+    holds more than the result and the few images in flight. With ``cache_dir`` the result is memory-mapped from
+    a disk cache of decoded images (fields.datasets.image_cache) and need not fit in memory. Images without an alpha channel get alpha 255; a
     warning is issued when alpha was expected but only some images have it.
     """
     sizes = [_image_size(path) for path in paths]
     _check_same_size(paths, sizes, json_path)
     width, height = sizes[0]
-    downscale = resolve_downscale(downscale, len(paths), width, height, json_path, device)
+    downscale = resolve_downscale(downscale, len(paths), width, height, json_path, device,
+                                  check_memory=cache_dir is None)
     if min(width, height) < downscale:
         raise ValueError(f"downscale={downscale} is larger than the image {paths[0]} ({width}x{height})")
-    images = torch.empty((len(paths), height // downscale, width // downscale, 4), dtype=torch.uint8)
+    shape = (len(paths), height // downscale, width // downscale, 4)
 
-    def decode_into(index: int) -> bool:
-        rgba, has_alpha = _read_rgba(paths[index], downscale)
-        images[index] = torch.from_numpy(rgba)
-        return has_alpha
+    def decode_all(images: torch.Tensor) -> list[bool]:
+        def decode_one(index: int) -> bool:
+            rgba, has_alpha = _read_rgba(paths[index], downscale)
+            images[index] = torch.from_numpy(rgba)
+            return has_alpha
 
-    workers = min(8, os.cpu_count() or 1, len(paths))
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes with the GIL released
-        alpha_flags = list(pool.map(decode_into, range(len(paths))))
+        workers = min(8, os.cpu_count() or 1, len(paths))
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes with the GIL released
+            return list(pool.map(decode_one, range(len(paths))))
+
+    if cache_dir is None:
+        images = torch.empty(shape, dtype=torch.uint8)
+        alpha_flags = decode_all(images)
+    else:
+        images, alpha_flags = cached_images(cache_dir, paths, downscale, shape, decode_all)
     if expect_alpha and any(alpha_flags) and not all(alpha_flags):
         rgb_only = [str(p) for p, flag in zip(paths, alpha_flags) if not flag]
         warnings.warn(

@@ -81,22 +81,25 @@ def check_images_fit(count: int, width: int, height: int, downscale: int, where:
     raise SceneTooLargeError(
         f"{where}: {count} images of {width}x{height} at downscale {downscale} need {_gb(needed)} GB decoded "
         f"(4 bytes a pixel), but only {_gb(available)} GB of memory is available and "
-        f"{_gb(TRAINING_HEADROOM_BYTES)} GB of it is kept for training; {advice}, or free memory and retry"
+        f"{_gb(TRAINING_HEADROOM_BYTES)} GB of it is kept for training; {advice}, or keep the decoded images in "
+        f"a disk cache (--image-cache DIR), or free memory and retry"
     )
 
 
 def resolve_downscale(downscale: int | None, count: int, width: int, height: int, where: str | Path,
-                      device: str = "cpu", available: int | None = None) -> int:
+                      device: str = "cpu", available: int | None = None, check_memory: bool = True) -> int:
     """The factor to load with. A given ``downscale`` is kept (SceneTooLargeError if it cannot fit); None means the
-    default: :func:`default_downscale`, raised further while the images would not fit in memory."""
+    default: :func:`default_downscale`, raised further while the images would not fit in memory. Without
+    ``check_memory`` (images memory-mapped from a disk cache) memory plays no part."""
     if downscale is not None:
         if downscale < 1 or int(downscale) != downscale:
             raise ValueError(f"downscale must be a positive integer, got {downscale!r}")
-        check_images_fit(count, width, height, int(downscale), where, available)
+        if check_memory:
+            check_images_fit(count, width, height, int(downscale), where, available)
         return int(downscale)
     factor = default_downscale(width, height, device)
-    available = available_memory_bytes() if available is None else available
-    if available is not None:
+    available = available_memory_bytes() if available is None and check_memory else available
+    if check_memory and available is not None:
         factor = fitting_downscale(count, width, height, available, start=factor) or factor
         check_images_fit(count, width, height, factor, where, available)
     return factor
