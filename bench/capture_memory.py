@@ -13,8 +13,8 @@ files are quick to write and to decode) to a temporary folder, then measures, ea
 With ``--cache``, the loading is also measured with the images memory-mapped from a disk cache
 (``load_scene(..., cache_dir=...)``; the first load writes the cache, the measured one maps it). Peak RSS is the
 child's own maximum resident set (``os.wait4``); it counts the mapped file pages a process has touched, which the
-system can drop again at will, so the loading rows also give the resident anonymous memory (``RssAnon``, what cannot
-be dropped) and mapped file pages (``RssFile``) at the end. ``default`` is the factor
+system can drop again at will, so the peak of its resident anonymous memory (``RssAnon``, sampled every 0.1 s: what
+cannot be dropped) is given beside it. ``default`` is the factor
 ``fields.datasets.default_downscale`` picks on the CPU. The images' decoded size (count x H x W x 4) is printed beside
 it. The capture is removed afterwards unless ``--keep`` names a folder to write it to (and reuse it from).
 """
@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,10 +38,11 @@ from PIL import Image
 from bench.timing import print_results
 from fields.datasets.capture_memory import decoded_bytes, default_downscale
 from fields.datasets.procedural import CAMERA_ANGLE_X, CAMERA_RADIUS, look_at, render_view
+from fields.train.config import TrainNerfConfig
 
 REPO = Path(__file__).resolve().parents[1]
 RENDER_SHRINK = 20  # the procedural scene is rendered at 1/20 of the capture's size, then upscaled
-HOLDOUT_EVERY = 8  # the instant-ngp loader's val split: every 8th frame
+TRAINER_HAS_IMAGE_CACHE = "image_cache" in TrainNerfConfig.__dataclass_fields__
 
 
 def write_capture(folder: Path, count: int, width: int, height: int, quality: int = 90) -> Path:
@@ -85,19 +87,41 @@ def _camera(index: int, count: int) -> np.ndarray:
 
 
 def run_child(command: list[str]) -> dict:
-    """Runs ``command``; returns its peak RSS (bytes), wall seconds and the JSON of its last output line, if any."""
+    """Runs ``command``; returns its peak RSS and peak resident anonymous memory (bytes), wall seconds and the
+    JSON of its last output line, if any."""
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    anon_peak = [0]
+    watcher = threading.Thread(target=_watch_anonymous_memory, args=(child.pid, anon_peak), daemon=True)
+    watcher.start()
     output = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
+    watcher.join()
     child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
     if child.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}):\n{output[-3000:]}")
     last = output.strip().splitlines()[-1] if output.strip() else ""
     report = json.loads(last) if last.startswith("{") else {}
-    return {"peak_rss_bytes": usage.ru_maxrss * 1024, "seconds": seconds, **report}  # Linux counts ru_maxrss in kB
+    # Linux counts ru_maxrss in kB
+    return {"peak_rss_bytes": usage.ru_maxrss * 1024, "peak_anon_bytes": anon_peak[0], "seconds": seconds, **report}
+
+
+def _watch_anonymous_memory(pid: int, peak: list[int], interval: float = 0.1) -> None:
+    """Keeps in ``peak[0]`` the largest ``RssAnon`` of process ``pid`` seen every ``interval`` s until it exits
+    (Linux only; 0 elsewhere). Resident anonymous memory cannot be dropped by the system, unlike mapped file pages."""
+    status = Path(f"/proc/{pid}/status")
+    while True:
+        try:
+            text = status.read_text()
+        except OSError:
+            return
+        line = next((line for line in text.splitlines() if line.startswith("RssAnon:")), None)
+        if line is None:  # a zombie: the process has exited
+            return
+        peak[0] = max(peak[0], int(line.split()[1]) * 1024)
+        time.sleep(interval)
 
 
 def measure_loading(scene: str, downscale: int, cache_dir: str | None, batches: int = 50, batch_size: int = 4096
@@ -115,18 +139,8 @@ def measure_loading(scene: str, downscale: int, cache_dir: str | None, batches: 
     for _ in range(batches):
         sampler.sample(batch_size)
     batch_ms = (time.perf_counter() - start) / batches * 1e3
-    print(json.dumps({"load_seconds": load_seconds, "batch_ms": batch_ms, **_resident_kinds(),
+    print(json.dumps({"load_seconds": load_seconds, "batch_ms": batch_ms,
                       "images_bytes": train.images.numel() + val.images.numel()}))
-
-
-def _resident_kinds() -> dict:
-    """This process's resident anonymous memory and mapped file pages now, in bytes (Linux; empty elsewhere)."""
-    try:
-        lines = Path("/proc/self/status").read_text().splitlines()
-    except OSError:
-        return {}
-    fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    return {key: int(fields[key].split()[0]) * 1024 for key in ("RssAnon", "RssFile") if key in fields}
 
 
 def main() -> None:
@@ -166,20 +180,24 @@ def main() -> None:
             if cache_dir:
                 run_child(load_command)  # writes the cache
             load = run_child(load_command)
-            row |= {"load_peak_gb": load["peak_rss_bytes"] / 1e9, "rss_anon_gb": load.get("RssAnon", 0) / 1e9,
-                    "rss_file_gb": load.get("RssFile", 0) / 1e9, "load_s": load["load_seconds"],
-                    "batch_ms": load["batch_ms"]}
-            if not args.skip_train and not cache_dir:  # apps/train_nerf.py has no cache option of its own
+            row |= {"load_peak_gb": load["peak_rss_bytes"] / 1e9, "load_anon_gb": load["peak_anon_bytes"] / 1e9,
+                    "load_s": load["load_seconds"], "batch_ms": load["batch_ms"]}
+            if cache_dir and not TRAINER_HAS_IMAGE_CACHE:
+                print("note: apps/train_nerf.py has no --image-cache option: training from the cache not measured")
+            elif not args.skip_train:
+                run = workdir / f"run_{len(rows)}"
                 train = run_child([sys.executable, "apps/train_nerf.py", "--scene", str(capture), "--max-steps",
-                                   str(args.steps), "--downscale", str(factor), "--output", str(workdir / f"run_{factor}"),
-                                   "--val-views", "0", "--eval-every", "0", "--no-progress", "--device", "cpu"])
-                row |= {"train_peak_gb": train["peak_rss_bytes"] / 1e9, "train_s": train["seconds"]}
+                                   str(args.steps), "--downscale", str(factor), "--output", str(run), "--val-views", "0",
+                                   "--eval-every", "0", "--no-progress", "--device", "cpu"]
+                                  + (["--image-cache", cache_dir] if cache_dir else []))
+                row |= {"train_peak_gb": train["peak_rss_bytes"] / 1e9, "train_anon_gb": train["peak_anon_bytes"] / 1e9,
+                        "train_s": train["seconds"]}
             rows.append(row)
             print(json.dumps(row), flush=True)
         print_results(f"capture memory: {args.num_images} images of {args.width}x{args.height}, "
                       f"{args.steps} training steps on the CPU", rows,
-                      ["downscale", "images_gb", "load_peak_gb", "rss_anon_gb", "rss_file_gb", "load_s", "batch_ms",
-                       "train_peak_gb", "train_s"])
+                      ["downscale", "images_gb", "load_peak_gb", "load_anon_gb", "load_s", "batch_ms", "train_peak_gb",
+                       "train_anon_gb", "train_s"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

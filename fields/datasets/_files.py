@@ -167,8 +167,8 @@ def load_images(
     are read from the file headers first: images of different sizes, or more than the memory available holds,
     fail before any is decoded. Each image is decoded straight into its slot of the result, so loading never
     holds more than the result and the few images in flight. With ``cache_dir`` the result is memory-mapped from
-    a disk cache of decoded images (fields.datasets.image_cache) and need not fit in memory. Images without an alpha channel get alpha 255; a
-    warning is issued when alpha was expected but only some images have it.
+    a disk cache of decoded images (fields.datasets.image_cache) and need not fit in memory. Images without an
+    alpha channel get alpha 255; a warning is issued when alpha was expected but only some images have it.
     """
     sizes = [_image_size(path) for path in paths]
     _check_same_size(paths, sizes, json_path)
@@ -178,22 +178,12 @@ def load_images(
     if min(width, height) < downscale:
         raise ValueError(f"downscale={downscale} is larger than the image {paths[0]} ({width}x{height})")
     shape = (len(paths), height // downscale, width // downscale, 4)
-
-    def decode_all(images: torch.Tensor) -> list[bool]:
-        def decode_one(index: int) -> bool:
-            rgba, has_alpha = _read_rgba(paths[index], downscale)
-            images[index] = torch.from_numpy(rgba)
-            return has_alpha
-
-        workers = min(8, os.cpu_count() or 1, len(paths))
-        with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes with the GIL released
-            return list(pool.map(decode_one, range(len(paths))))
-
     if cache_dir is None:
         images = torch.empty(shape, dtype=torch.uint8)
-        alpha_flags = decode_all(images)
+        alpha_flags = _decode_into(images, paths, downscale)
     else:
-        images, alpha_flags = cached_images(cache_dir, paths, downscale, shape, decode_all)
+        images, alpha_flags = cached_images(cache_dir, paths, downscale, shape,
+                                            lambda out: _decode_into(out, paths, downscale))
     if expect_alpha and any(alpha_flags) and not all(alpha_flags):
         rgb_only = [str(p) for p, flag in zip(paths, alpha_flags) if not flag]
         warnings.warn(
@@ -202,6 +192,19 @@ def load_images(
             stacklevel=3,
         )
     return images, (width, height), any(alpha_flags), downscale
+
+
+def _decode_into(images: torch.Tensor, paths: list[Path], downscale: int) -> list[bool]:
+    """Decodes ``paths[i]`` into ``images[i]``; returns whether each file carried alpha."""
+
+    def decode_one(index: int) -> bool:
+        rgba, has_alpha = _read_rgba(paths[index], downscale)
+        images[index] = torch.from_numpy(rgba)
+        return has_alpha
+
+    workers = min(8, os.cpu_count() or 1, len(paths))
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes with the GIL released
+        return list(pool.map(decode_one, range(len(paths))))
 
 
 def _check_same_size(paths: list[Path], sizes: list[tuple[int, int]], json_path: Path) -> None:
