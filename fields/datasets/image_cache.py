@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from fields.datasets.errors import SceneTooLargeError
+from fields.datasets.errors import SceneFormatError, SceneTooLargeError
 
 FORMAT_VERSION = 1  # part of the key: a change of layout invalidates old entries
 
@@ -53,7 +53,7 @@ def cached_images(
     array = np.load(array_path, mmap_mode="c")
     flags = json.loads(flags_path.read_text())["has_alpha"]
     if tuple(array.shape) != tuple(shape) or array.dtype != np.uint8 or len(flags) != shape[0]:
-        raise SceneTooLargeError(f"image cache entry {array_path} does not match its images (shape "
+        raise SceneFormatError(f"image cache entry {array_path} does not match its images (shape "
                                  f"{list(array.shape)}, expected {list(shape)}); delete it and load again")
     return torch.from_numpy(array), flags
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fields.datasets import RaySampler, SceneTooLargeError, default_downscale, load_scene
+from fields.datasets import RaySampler, SceneFormatError, SceneTooLargeError, default_downscale, load_scene
 from fields.datasets import capture_memory
 from fields.datasets.capture_memory import (
     CPU_MAX_PIXELS,
@@ -151,3 +151,12 @@ def test_sampler_keeps_no_copy_of_the_images_and_matches_the_float_images(captur
     float_images = scene.images.float() / 255.0  # what a float32 copy of the dataset would hold
     columns, rows = (batch.pixels - 0.5).long().unbind(-1)
     assert torch.equal(batch.rgba, float_images[batch.image_indices, rows, columns])
+
+
+def test_a_cache_entry_that_does_not_match_its_images_is_reported(capture, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    load_scene(capture, "all", downscale=1, cache_dir=cache)
+    (entry,) = cache.glob("*.npy")
+    np.save(entry, np.zeros((COUNT, 2, 2, 4), dtype=np.uint8))
+    with pytest.raises(SceneFormatError, match=r"does not match its images .*delete it"):
+        load_scene(capture, "all", downscale=1, cache_dir=cache)
