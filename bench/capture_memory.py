@@ -80,7 +80,8 @@ def write_capture(folder: Path, count: int, width: int, height: int, quality: in
 
 def _camera(index: int, count: int) -> np.ndarray:
     """Camera ``index`` of ``count`` on a Fibonacci spiral over the upper hemisphere, looking at the origin."""
-    z = math.sin(math.radians(8.0)) + (math.sin(math.radians(75.0)) - math.sin(math.radians(8.0))) * (index + 0.5) / count
+    low, high = math.sin(math.radians(8.0)), math.sin(math.radians(75.0))  # elevations 8..75 degrees
+    z = low + (high - low) * (index + 0.5) / count
     azimuth = math.pi * (3.0 - math.sqrt(5.0)) * index
     ring = math.sqrt(1.0 - z * z)
     return look_at(CAMERA_RADIUS * np.array([ring * math.cos(azimuth), ring * math.sin(azimuth), z]))
@@ -173,7 +174,8 @@ def main() -> None:
         cases += [(name, str(workdir / "cache")) for name in args.downscales] if args.cache else []
         for name, cache_dir in cases:
             factor = default_downscale(args.width, args.height, "cpu") if name == "default" else int(name)
-            row = {"downscale": f"{factor}" + (" (default)" if name == "default" else "") + (" cached" if cache_dir else ""),
+            label = f"{factor}" + (" (default)" if name == "default" else "") + (" cached" if cache_dir else "")
+            row = {"downscale": label,
                    "images_gb": decoded_bytes(args.num_images, args.width, args.height, factor) / 1e9}
             load_command = [sys.executable, "-m", "bench.capture_memory", "--measure-loading", str(capture),
                             str(factor), cache_dir]
@@ -187,8 +189,8 @@ def main() -> None:
             elif not args.skip_train:
                 run = workdir / f"run_{len(rows)}"
                 train = run_child([sys.executable, "apps/train_nerf.py", "--scene", str(capture), "--max-steps",
-                                   str(args.steps), "--downscale", str(factor), "--output", str(run), "--val-views", "0",
-                                   "--eval-every", "0", "--no-progress", "--device", "cpu"]
+                                   str(args.steps), "--downscale", str(factor), "--output", str(run),
+                                   "--val-views", "0", "--eval-every", "0", "--no-progress", "--device", "cpu"]
                                   + (["--image-cache", cache_dir] if cache_dir else []))
                 row |= {"train_peak_gb": train["peak_rss_bytes"] / 1e9, "train_anon_gb": train["peak_anon_bytes"] / 1e9,
                         "train_s": train["seconds"]}

@@ -40,7 +40,8 @@ def load_scene(path: str | Path, split: str = "train", downscale: int | None = 1
     on the CPU, and any capture as far as it must be to fit in memory), and ``SceneData.downscale`` says which.
     A ``downscale`` whose images cannot fit in memory raises SceneTooLargeError before decoding, unless
     ``cache_dir`` names a disk cache of decoded images to memory-map them from (:mod:`fields.datasets.image_cache`;
-    decoded on the first load). ``format`` forces "blender" or "ngp" instead of detecting it. Find a scene by name first with :func:`fields.datasets.find_scene`.
+    decoded on the first load). ``format`` forces "blender" or "ngp" instead of detecting it. Find a scene by name
+    first with :func:`fields.datasets.find_scene`.
     """
     if format not in FORMATS:
         raise ValueError(f"load_scene: format must be one of {FORMATS}, got {format!r}")
