@@ -17,6 +17,9 @@ system can drop again at will, so the peak of its resident anonymous memory (``R
 cannot be dropped) is given beside it. ``default`` is the factor
 ``fields.datasets.default_downscale`` picks on the CPU. The images' decoded size (count x H x W x 4) is printed beside
 it. The capture is removed afterwards unless ``--keep`` names a folder to write it to (and reuse it from).
+
+``--compare-samplers`` instead times the training sampler side by side in one process (uint8 images in memory and
+mapped from the cache, and the colour gather from uint8 against a float32 copy of every pixel).
 """
 import argparse
 import json
@@ -35,7 +38,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.timing import print_results
+from bench.timing import best_time, print_results
 from fields.datasets.capture_memory import decoded_bytes, default_downscale
 from fields.datasets.procedural import CAMERA_ANGLE_X, CAMERA_RADIUS, look_at, render_view
 from fields.train.config import TrainNerfConfig
@@ -144,6 +147,26 @@ def measure_loading(scene: str, downscale: int, cache_dir: str | None, batches: 
                       "images_bytes": train.images.numel() + val.images.numel()}))
 
 
+def compare_samplers(scene: str, downscale: int, batch_size: int = 4096, rounds: int = 3) -> list[dict]:
+    """Side by side in this process: a RaySampler batch over the uint8 images in memory and mapped from a disk
+    cache, and the colour gather alone from uint8 (converted per batch) and from a float32 copy of every pixel."""
+    from fields.datasets import RaySampler, load_scene
+
+    with tempfile.TemporaryDirectory() as cache_dir:
+        in_memory = load_scene(scene, "train", downscale=downscale)
+        mapped = load_scene(scene, "train", downscale=downscale, cache_dir=cache_dir)
+        samplers = RaySampler(in_memory), RaySampler(mapped)
+        uint8_pixels = in_memory.images.reshape(-1, 4)
+        float_pixels = uint8_pixels.float() / 255.0
+        index = torch.randint(uint8_pixels.shape[0], (batch_size,))
+        cases = {"batch_uint8_memory_ms": lambda: samplers[0].sample(batch_size),
+                 "batch_uint8_cache_ms": lambda: samplers[1].sample(batch_size),
+                 "colours_uint8_ms": lambda: uint8_pixels[index].float() / 255.0,
+                 "colours_float32_ms": lambda: float_pixels[index]}
+        return [{"round": r, **{name: best_time(fn, repeats=30) * 1e3 for name, fn in cases.items()}}
+                for r in range(rounds)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num-images", type=int, default=1000)
@@ -155,6 +178,9 @@ def main() -> None:
     parser.add_argument("--skip-train", action="store_true", help="measure loading only")
     parser.add_argument("--cache", action="store_true", help="also measure loading from a disk cache")
     parser.add_argument("--keep", type=Path, default=None, help="write (or reuse) the capture here and keep it")
+    parser.add_argument("--compare-samplers", action="store_true",
+                        help="only time the sampler side by side (in memory, disk cache, float32 colours) at the "
+                             "first of --downscales")
     parser.add_argument("--measure-loading", nargs=3, metavar=("SCENE", "DOWNSCALE", "CACHE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_loading:
@@ -169,6 +195,14 @@ def main() -> None:
         write_capture(capture, args.num_images, args.width, args.height)
         print(f"capture: {args.num_images} JPEGs of {args.width}x{args.height} in {capture} "
               f"({time.perf_counter() - start:.0f} s to write or find)", flush=True)
+        if args.compare_samplers:
+            name = args.downscales[0]
+            factor = default_downscale(args.width, args.height, "cpu") if name == "default" else int(name)
+            print_results(f"sampler, {args.num_images} images of {args.width}x{args.height} at downscale {factor}, "
+                          "4096 rays, best of 30", compare_samplers(str(capture), factor),
+                          ["round", "batch_uint8_memory_ms", "batch_uint8_cache_ms", "colours_uint8_ms",
+                           "colours_float32_ms"])
+            return
         rows = []
         cases = [(name, "") for name in args.downscales]
         cases += [(name, str(workdir / "cache")) for name in args.downscales] if args.cache else []
