@@ -1,6 +1,7 @@
 """Posed-image scenes: loaders (Blender / NeRF-synthetic, instant-ngp), a procedural test scene, scene search, rays."""
 from fields.datasets.blender import available_splits, load_blender
-from fields.datasets.errors import SceneFileMissingError, SceneFormatError, SceneNotFoundError
+from fields.datasets.capture_memory import default_downscale, resolve_downscale
+from fields.datasets.errors import SceneFileMissingError, SceneFormatError, SceneNotFoundError, SceneTooLargeError
 from fields.datasets.find import SYNTHETIC_SCENES, data_roots, find_scene
 from fields.datasets.loader import detect_format, load_scene
 from fields.datasets.ngp import load_ngp
@@ -16,9 +17,11 @@ __all__ = [
     "SceneFileMissingError",
     "SceneFormatError",
     "SceneNotFoundError",
+    "SceneTooLargeError",
     "available_splits",
     "composite_background",
     "data_roots",
+    "default_downscale",
     "detect_format",
     "distort",
     "find_scene",
@@ -30,5 +33,6 @@ __all__ = [
     "make_procedural_scene",
     "pixel_grid",
     "render_view",
+    "resolve_downscale",
     "undistort",
 ]

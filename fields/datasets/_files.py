@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from fields.datasets.capture_memory import resolve_downscale
 from fields.datasets.errors import SceneFileMissingError, SceneFormatError
+from fields.datasets.image_cache import cached_images
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
 
@@ -90,26 +92,58 @@ def resolve_image(base_dir: Path, file_path: str, json_path: Path) -> Path:
     )
 
 
+DOWNSCALE_BAND_PIXELS = 1 << 18  # source pixels averaged at once: float temporaries of a few MB, not ~150 MB at 1080p
+
+
 def downscale_rgba(image: np.ndarray, factor: int) -> np.ndarray:
     """Area-average uint8 RGBA [H, W, 4] by an integer ``factor`` (rows/columns beyond a multiple are cropped).
 
     Colour is averaged premultiplied by alpha, so compositing the result over a background equals
     downscaling the composited full-resolution image: transparent pixels' hidden RGB does not bleed into edges.
+    Bands of rows are averaged one at a time, so the float copies stay small whatever the image size.
     """
     if factor == 1:
         return image
+    height, width = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+    out = np.empty((height // factor, width // factor, 4), dtype=np.uint8)
+    band = factor * max(1, DOWNSCALE_BAND_PIXELS // (width * factor))  # source rows per band, a multiple of factor
+    for top in range(0, height, band):
+        out[top // factor : (top + band) // factor] = _downscale_band(image[top : top + band, :width], factor)
+    return out
+
+
+def _downscale_band(image: np.ndarray, factor: int) -> np.ndarray:
+    """:func:`downscale_rgba` of rows and columns that are multiples of ``factor``."""
     channels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()  # [4, H, W], 0..255
     rgb, alpha = channels[:3], channels[3:]
-    sums = F.avg_pool2d(torch.cat([rgb * alpha, alpha, rgb])[None], factor)[0]  # crops the remainder
+    sums = F.avg_pool2d(torch.cat([rgb * alpha, alpha, rgb])[None], factor)[0]
     premultiplied, mean_alpha, plain = sums[:3], sums[3:4], sums[4:]
     # where a block is fully transparent, keep its plain mean colour (invisible either way)
     straight = torch.where(mean_alpha > 0, premultiplied / mean_alpha.clamp_min(1e-12), plain)
     out = torch.cat([straight, mean_alpha]).round_().clamp_(0, 255).to(torch.uint8)
-    return out.permute(1, 2, 0).contiguous().numpy()
+    return out.permute(1, 2, 0).numpy()
 
 
-def _read_rgba(path: Path, downscale: int) -> tuple[np.ndarray, tuple[int, int], bool]:
-    """(RGBA uint8 image downscaled, original (width, height), whether the file carried alpha)."""
+def _decode_error(path: Path, error: Exception) -> SceneFormatError:
+    return SceneFormatError(
+        f"Cannot decode image {path}: {error}. The file is corrupt or not an image; "
+        "re-export it or remove its frame from the transforms file."
+    )
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file, read from its header without decoding the pixels."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except FileNotFoundError:
+        raise SceneFileMissingError(f"Image file not found: {path}") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise _decode_error(path, error) from None
+
+
+def _read_rgba(path: Path, downscale: int) -> tuple[np.ndarray, bool]:
+    """(RGBA uint8 image downscaled, whether the file carried alpha)."""
     try:
         with Image.open(path) as image:
             image.load()
@@ -118,32 +152,38 @@ def _read_rgba(path: Path, downscale: int) -> tuple[np.ndarray, tuple[int, int],
     except FileNotFoundError:
         raise SceneFileMissingError(f"Image file not found: {path}") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise SceneFormatError(
-            f"Cannot decode image {path}: {error}. The file is corrupt or not an image; "
-            "re-export it or remove its frame from the transforms file."
-        ) from None
-    height, width = rgba.shape[:2]
-    if min(width, height) < downscale:
-        raise ValueError(f"downscale={downscale} is larger than the image {path} ({width}x{height})")
-    return downscale_rgba(rgba, downscale), (width, height), has_alpha
+        raise _decode_error(path, error) from None
+    return downscale_rgba(rgba, downscale), has_alpha
 
 
 def load_images(
-    paths: list[Path], downscale: int, json_path: Path, expect_alpha: bool
-) -> tuple[torch.Tensor, tuple[int, int], bool]:
+    paths: list[Path], downscale: int | None, json_path: Path, expect_alpha: bool, device: str = "cpu",
+    cache_dir: Path | None = None,
+) -> tuple[torch.Tensor, tuple[int, int], bool, int]:
     """Load ``paths`` as one uint8 [N, H, W, 4] tensor.
 
-    Returns (images, original (width, height), has_alpha). All images must have the same size. Images without an
+    Returns (images, original (width, height), has_alpha, downscale used). All images must have the same size.
+    ``downscale`` None picks :func:`fields.datasets.capture_memory.resolve_downscale`'s default for ``device``. Sizes
+    are read from the file headers first: images of different sizes, or more than the memory available holds,
+    fail before any is decoded. Each image is decoded straight into its slot of the result, so loading never
+    holds more than the result and the few images in flight. With ``cache_dir`` the result is memory-mapped from
+    a disk cache of decoded images (fields.datasets.image_cache) and need not fit in memory. Images without an
     alpha channel get alpha 255; a warning is issued when alpha was expected but only some images have it.
     """
-    if downscale < 1 or int(downscale) != downscale:
-        raise ValueError(f"downscale must be a positive integer, got {downscale!r}")
-    workers = min(8, os.cpu_count() or 1, len(paths))
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes with the GIL released
-        loaded = list(pool.map(lambda p: _read_rgba(p, int(downscale)), paths))
-    _check_same_size(paths, [size for _, size, _ in loaded], json_path)
-    width, height = loaded[0][1]
-    alpha_flags = [flag for _, _, flag in loaded]
+    sizes = [_image_size(path) for path in paths]
+    _check_same_size(paths, sizes, json_path)
+    width, height = sizes[0]
+    downscale = resolve_downscale(downscale, len(paths), width, height, json_path, device,
+                                  check_memory=cache_dir is None)
+    if min(width, height) < downscale:
+        raise ValueError(f"downscale={downscale} is larger than the image {paths[0]} ({width}x{height})")
+    shape = (len(paths), height // downscale, width // downscale, 4)
+    if cache_dir is None:
+        images = torch.empty(shape, dtype=torch.uint8)
+        alpha_flags = _decode_into(images, paths, downscale)
+    else:
+        images, alpha_flags = cached_images(cache_dir, paths, downscale, shape,
+                                            lambda out: _decode_into(out, paths, downscale))
     if expect_alpha and any(alpha_flags) and not all(alpha_flags):
         rgb_only = [str(p) for p, flag in zip(paths, alpha_flags) if not flag]
         warnings.warn(
@@ -151,8 +191,20 @@ def load_images(
             "they are treated as fully opaque (alpha = 1), which is probably not what the others expect.",
             stacklevel=3,
         )
-    images = torch.from_numpy(np.stack([image for image, _, _ in loaded]))
-    return images, (width, height), any(alpha_flags)
+    return images, (width, height), any(alpha_flags), downscale
+
+
+def _decode_into(images: torch.Tensor, paths: list[Path], downscale: int) -> list[bool]:
+    """Decodes ``paths[i]`` into ``images[i]``; returns whether each file carried alpha."""
+
+    def decode_one(index: int) -> bool:
+        rgba, has_alpha = _read_rgba(paths[index], downscale)
+        images[index] = torch.from_numpy(rgba)
+        return has_alpha
+
+    workers = min(8, os.cpu_count() or 1, len(paths))
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes with the GIL released
+        return list(pool.map(decode_one, range(len(paths))))
 
 
 def _check_same_size(paths: list[Path], sizes: list[tuple[int, int]], json_path: Path) -> None:

@@ -38,8 +38,10 @@ def split_file(scene_dir: Path, split: str) -> Path:
     return path
 
 
-def load_blender(scene_dir: str | Path, split: str = "train", downscale: int = 1) -> SceneData:
-    """Load one split of a Blender-format scene; images stay RGBA (compositing is the trainer's job)."""
+def load_blender(scene_dir: str | Path, split: str = "train", downscale: int | None = 1, device: str = "cpu",
+                 cache_dir: str | Path | None = None) -> SceneData:
+    """Load one split of a Blender-format scene; images stay RGBA (compositing is the trainer's job).
+    ``downscale``, ``device`` and ``cache_dir`` as in :func:`fields.datasets.load_scene`."""
     scene_dir = Path(scene_dir)
     json_path = split_file(scene_dir, split)
     content = read_json(json_path)
@@ -48,7 +50,7 @@ def load_blender(scene_dir: str | Path, split: str = "train", downscale: int = 1
     poses = np.stack([pose_matrix(frame, json_path, i) for i, frame in enumerate(frames)])
     paths = [resolve_image(json_path.parent, frame["file_path"], json_path) for frame in frames]
 
-    images, (width, height), has_alpha = load_images(paths, downscale, json_path, expect_alpha=True)
+    images, (width, height), has_alpha, downscale = load_images(paths, downscale, json_path, True, device, cache_dir)
     if not has_alpha:
         warnings.warn(
             f"{json_path}: no image has an alpha channel; alpha = 1 is assumed everywhere, so the training "
@@ -70,4 +72,5 @@ def load_blender(scene_dir: str | Path, split: str = "train", downscale: int = 1
         split=split,
         source_format="blender",
         has_alpha=has_alpha,
+        downscale=downscale,
     )

@@ -11,3 +11,7 @@ class SceneFileMissingError(FileNotFoundError):
 
 class SceneFormatError(ValueError):
     """A scene file exists but its content is malformed (bad JSON, corrupt image, inconsistent sizes...)."""
+
+
+class SceneTooLargeError(ValueError):
+    """A scene's decoded images would not fit in the memory available."""

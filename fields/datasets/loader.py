@@ -31,18 +31,24 @@ def detect_format(path: str | Path, split: str = "train") -> str:
     return "blender"  # the Blender loader then says which splits exist
 
 
-def load_scene(path: str | Path, split: str = "train", downscale: int = 1, format: str = "auto") -> SceneData:
+def load_scene(path: str | Path, split: str = "train", downscale: int | None = 1, format: str = "auto",
+               device: str = "cpu", cache_dir: str | Path | None = None) -> SceneData:
     """Load ``split`` of the scene at ``path`` (a scene directory or a transforms JSON file).
 
-    ``downscale`` area-averages the images by an integer factor (intrinsics follow). ``format`` forces "blender"
-    or "ngp" instead of detecting it. Find a scene by name first with :func:`fields.datasets.find_scene`.
+    ``downscale`` area-averages the images by an integer factor (intrinsics follow); None picks the default for
+    training on ``device`` (:func:`fields.datasets.capture_memory.resolve_downscale`: large images are downscaled
+    on the CPU, and any capture as far as it must be to fit in memory), and ``SceneData.downscale`` says which.
+    A ``downscale`` whose images cannot fit in memory raises SceneTooLargeError before decoding, unless
+    ``cache_dir`` names a disk cache of decoded images to memory-map them from (:mod:`fields.datasets.image_cache`;
+    decoded on the first load). ``format`` forces "blender" or "ngp" instead of detecting it. Find a scene by name
+    first with :func:`fields.datasets.find_scene`.
     """
     if format not in FORMATS:
         raise ValueError(f"load_scene: format must be one of {FORMATS}, got {format!r}")
     if format == "auto":
         format = detect_format(path, split)
     if format == "ngp":
-        return load_ngp(path, split, downscale)
+        return load_ngp(path, split, downscale, device=device, cache_dir=cache_dir)
     path = Path(path)
     if path.is_file():
         if path.name != f"transforms_{split}.json":
@@ -51,4 +57,4 @@ def load_scene(path: str | Path, split: str = "train", downscale: int = 1, forma
                 f"directory {path.parent} and the split instead"
             )
         path = path.parent
-    return load_blender(path, split, downscale)
+    return load_blender(path, split, downscale, device, cache_dir)

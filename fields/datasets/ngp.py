@@ -79,9 +79,11 @@ def looks_like_ngp(content: dict) -> bool:
 
 
 def load_ngp(
-    path: str | Path, split: str = "train", downscale: int = 1, holdout_every: int = HOLDOUT_EVERY
+    path: str | Path, split: str = "train", downscale: int | None = 1, holdout_every: int = HOLDOUT_EVERY,
+    device: str = "cpu", cache_dir: str | Path | None = None,
 ) -> SceneData:
-    """Load ``split`` of an instant-ngp scene; ``path`` is the scene directory or its transforms JSON file."""
+    """Load ``split`` of an instant-ngp scene; ``path`` is the scene directory or its transforms JSON file.
+    ``downscale``, ``device`` and ``cache_dir`` as in :func:`fields.datasets.load_scene`."""
     json_path, use_holdout = _transforms_file(Path(path), split)
     content = read_json(json_path)
     frames = sorted(frames_of(content, json_path), key=lambda f: _natural_key(f["file_path"]))
@@ -92,7 +94,7 @@ def load_ngp(
     scale, offset = _scale_and_offset(content, json_path)
     _check_lens_supported(content, json_path)
     paths = [resolve_image(json_path.parent, frame["file_path"], json_path) for frame in frames]
-    images, (width, height), has_alpha = load_images(paths, downscale, json_path, expect_alpha=False)
+    images, (width, height), has_alpha, downscale = load_images(paths, downscale, json_path, False, device, cache_dir)
 
     cameras = [_frame_camera(content, frame, width, height, json_path, i) for i, frame in enumerate(frames)]
     intrinsics = torch.tensor([c[0] for c in cameras], dtype=torch.float64) / downscale
@@ -121,6 +123,7 @@ def load_ngp(
         source_format="ngp",
         has_alpha=has_alpha,
         source_to_world=torch.from_numpy(capture_to_world).float(),
+        downscale=downscale,
     )
 
 

@@ -30,6 +30,7 @@ class SceneData:
     source_format: str = "blender"  # "blender" or "ngp"
     has_alpha: bool = True  # False when every source image was RGB (alpha is then 255 everywhere)
     source_to_world: torch.Tensor | None = None  # float32 [4, 4]: file coordinates -> world (None: identity)
+    downscale: int = 1  # the factor the images were loaded at; intrinsics are in pixels of `images`
 
     def __post_init__(self) -> None:
         n = self.images.shape[0]
