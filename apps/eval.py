@@ -28,7 +28,8 @@ class EvalConfig:
     output: Optional[Path] = None
     """Folder for metrics.json and the renders (default: <run>/eval_<split>)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    downscale: int = 1
+    downscale: Optional[int] = None
+    """Render the views this many times smaller than the images (default: the downscale the run trained at)."""
     lpips_weights: Optional[Path] = None
     """One file with the AlexNet and LPIPS linear-layer weights (default: torch hub's cache; see fields/lpips.py)."""
 
@@ -46,7 +47,7 @@ def main(config: EvalConfig) -> int:
             raise ValueError(f"{config.checkpoint} holds a {field.signal} field; eval.py evaluates radiance fields "
                              "(image and SDF metrics are in the metrics.json of their training run)")
         scene_path = trained_scene(meta, config.scene, config.data_root)
-        scene = load_scene(scene_path, config.split, downscale=config.downscale)
+        scene = load_scene(scene_path, config.split, downscale=config.downscale or meta.get("downscale", 1))
         lpips_model, lpips_missing = lpips_or_reason(config.lpips_weights, device, min(scene.height, scene.width))
     print(f"evaluating {checkpoint} (step {meta.get('step')}) on the {config.split} split of {scene_path}")
     indices = list(range(0, scene.num_images, config.every))
@@ -54,7 +55,8 @@ def main(config: EvalConfig) -> int:
     result = evaluate_views(field, grid, scene, indices, render["render_step_size"], render["cone_angle"], device,
                             image_dir=output, progress=True, lpips_model=lpips_model)
     metrics = result["mean"] | {"split": config.split, "every": config.every, "background": "white",
-                                "scene": str(scene_path), "checkpoint": str(checkpoint), "step": meta.get("step"),
+                                "scene": str(scene_path), "downscale": scene.downscale, "checkpoint": str(checkpoint),
+                                "step": meta.get("step"),
                                 "lpips": result["mean"].get("lpips"), "per_view": result["views"]}
     if lpips_missing:
         metrics["lpips_missing"] = lpips_missing

@@ -54,7 +54,8 @@ class Distiller:
         if c.real_views and self.scene_path is None:
             raise ConvertError(f"--real-views needs the scene the teacher was trained on "
                                f"({teacher_meta.get('scene')!r}), which was not found; pass --scene or --data-root")
-        train_views = load_scene(self.scene_path, "train") if self.scene_path is not None else None
+        self.downscale = teacher_meta.get("downscale", 1)  # the views at the size the teacher trained on
+        train_views = load_scene(self.scene_path, "train", self.downscale) if self.scene_path is not None else None
         self.val_data = self._val_scene()
         self.scene_name = teacher_meta.get("scene") or (self.scene_path.name if self.scene_path else "unknown")
         self.run_folder = RunFolder(c.output) if c.output else RunFolder.new(
@@ -92,7 +93,7 @@ class Distiller:
         if self.scene_path is None or (self.config.val_views <= 0 and self.config.eval_every <= 0):
             return None
         try:
-            return load_scene(self.scene_path, "val")
+            return load_scene(self.scene_path, "val", self.downscale)
         except (ValueError, FileNotFoundError) as error:  # no val split: convert without validation
             warnings.warn(f"no validation: {error}")
             return None
@@ -180,6 +181,7 @@ class Distiller:
             "scene": self.scene_name,
             "scene_path": str(Path(self.scene_path).resolve()) if self.scene_path else None,
             "scene_fingerprint": scene_fingerprint(self.scene_path) if self.scene_path else None,
+            "downscale": self.downscale,
             "step": self.step,
             "train_seconds": self.elapsed,
             "n_rays": self.n_rays,

@@ -20,7 +20,7 @@ def training_cameras(meta: dict, aabb: torch.Tensor, data_root: Optional[Path] =
     smaller than the images; else :func:`sphere_cameras` (with a note on stderr): at most 64 (or ``max_views``),
     of 512 / ``downscale`` pixels."""
     try:
-        scene = load_scene(trained_scene(meta, None, data_root), "train")
+        scene = load_scene(trained_scene(meta, None, data_root), "train", downscale=None)  # only poses are used
     except (SceneNotFoundError, SceneFormatError, FileNotFoundError, KeyError) as error:
         count, size = min(64, max_views or 64), max(16, 512 // downscale)
         print(f"note: the training scene was not found ({error}); rendering {count} views of {size}x{size} around "
@@ -31,7 +31,8 @@ def training_cameras(meta: dict, aabb: torch.Tensor, data_root: Optional[Path] =
     for index in range(0, scene.num_images, every):
         fx, fy, cx, cy = scene.intrinsics[index].tolist()
         full = PinholeCamera(scene.c2w[index], scene.width, scene.height, fx, fy, cx, cy)
-        cameras.append(full.resized(max(1, scene.width // downscale), max(1, scene.height // downscale)))
+        width, height = scene.width * scene.downscale, scene.height * scene.downscale  # the images' own size
+        cameras.append(full.resized(max(1, width // downscale), max(1, height // downscale)))
     return cameras
 
 

@@ -16,6 +16,7 @@ from fields.run import (Budget, Cadence, PixelSubset, RunFolder, TrainingCallbac
                         set_lr, step_decay, train_loop, trained_scene, training_device)
 from fields.io import load_checkpoint
 from fields.lpips import lpips_or_reason
+from fields.run.host_memory import usual_host_memory
 from fields.train.config import TrainNerfConfig
 from fields.train.method_options import method_field_options
 
@@ -66,8 +67,12 @@ class NerfTrainer:
         torch.manual_seed(config.seed)
         self.scene_path = self._scene(config)
         self.scene_name = Path(self.scene_path).name
-        self.train_data = load_scene(self.scene_path, "train", downscale=config.downscale)
-        self.val_data = load_scene(self.scene_path, "val", downscale=config.downscale)
+        with usual_host_memory():  # decoding buffers must not stay in the heap the training steps keep
+            self.train_data = load_scene(self.scene_path, "train", downscale=config.downscale,
+                                         device=self.device.type, cache_dir=config.image_cache)
+            self.val_data = load_scene(self.scene_path, "val", downscale=self.train_data.downscale,
+                                       cache_dir=config.image_cache)
+        self.downscale = self.train_data.downscale
         self.run_folder = resolve_output(config, self.scene_name)
         self.output = self.run_folder.path
         self.checkpoint_path = self.run_folder.checkpoint
@@ -217,6 +222,7 @@ class NerfTrainer:
             "scene": self.scene_name,
             "scene_path": str(Path(self.scene_path).resolve()),
             "scene_fingerprint": scene_fingerprint(self.scene_path),
+            "downscale": self.downscale,
             "step": self.step,
             "train_seconds": self.elapsed,
             "n_rays": self.n_rays,
@@ -254,10 +260,12 @@ class NerfTrainer:
         fresh = {"fresh": self.fresh.to_json()} if self.fresh is not None else {}
         teacher = {"teacher": self.distilled_from} if self.distilled_from else {}  # the key convert.py writes
         self.run_folder.write_config(c.to_json() | self.budget.to_json() | {
-            "device": str(self.device), "scene_name": self.scene_name} | fresh | teacher, resume=c.resume)
+            "device": str(self.device), "scene_name": self.scene_name, "downscale": self.downscale} | fresh | teacher,
+            resume=c.resume)
         if self.fresh is not None:
             self.run_folder.write_json("fresh.json", self.fresh.to_json())
-        print(f"training {c.field} field on {self.scene_name} ({self.train_data.num_images} views) on {self.device}, "
+        print(f"training {c.field} field on {self.scene_name} ({self.train_data.num_images} views of "
+              f"{self.train_data.width}x{self.train_data.height}, downscale {self.downscale}) on {self.device}, "
               f"budget {self.budget.describe()}; {self.field.num_parameters() / 1e6:.2f} M parameters; run folder "
               f"{self.output}")
         loop = train_loop(self, self.budget, self.cadence, self.run_folder, self.callbacks, c.progress)
@@ -266,11 +274,11 @@ class NerfTrainer:
         if c.eval_every <= 0:
             return TrainResult(self.output, self.step, self.elapsed, None)
         scene = self.val_data if c.eval_downscale == 1 else load_scene(
-            self.scene_path, "val", downscale=c.downscale * c.eval_downscale)
+            self.scene_path, "val", downscale=self.downscale * c.eval_downscale)
         lpips_model, lpips_missing = lpips_or_reason(None, self.device, min(scene.height, scene.width))
         final = self.evaluate(every=c.eval_every, progress=c.progress, scene=scene, lpips_model=lpips_model)
         final |= {"lpips_missing": lpips_missing} if lpips_missing else {}
-        final |= {"split": "val", "every": c.eval_every, "downscale": c.downscale * c.eval_downscale,
+        final |= {"split": "val", "every": c.eval_every, "downscale": self.downscale * c.eval_downscale,
                   "background": "white", "step": self.step,
                   "train_seconds": self.elapsed, "num_parameters": self.field.num_parameters(),
                   "size_mb": self.field.size_mb()} | fresh

@@ -45,7 +45,7 @@ def _scene(meta: dict):
 
     try:
         scene = trained_scene(meta)
-        cameras = load_scene(scene, "train")
+        cameras = load_scene(scene, "train", downscale=None)  # poses and thumbnails only
     except Exception as error:
         warnings.warn(f"training cameras not shown: the scene {meta.get('scene_path')} could not be loaded ({error})")
         return None, None
