@@ -112,22 +112,18 @@ class TrainNerfConfig(JsonConfig):
                                   "save_interval"])
 
 
-@dataclass
-class TrainImageConfig(JsonConfig):
-    image: Path
-    """Image to fit (PNG, JPEG or EXR)."""
+@dataclass(kw_only=True)
+class FitConfig(JsonConfig):
+    """Options the image and SDF trainers share (each adds its signal's own)."""
+
     field: str = "hash"
     """Field type (any of fields.models.field_types())."""
     max_steps: Optional[int] = None
     """Step budget (default 2000)."""
     max_time: Optional[float] = None
-    """Wall-clock budget in seconds for the training loop (not loading the data nor the evaluation)."""
+    """Wall-clock budget in seconds for the training loop (not loading the signal nor the evaluation)."""
     output: Optional[Path] = None
-    """Run folder (default outputs/images/<image name>/<field>/<time>)."""
-    holdout_every: Optional[int] = None
-    """Hold out every K-th pixel (raster order) from training and report PSNR on those pixels too."""
-    batch_size: Optional[int] = None
-    """Pixels per step (default: every training pixel, up to 2^18)."""
+    """Run folder (default outputs/images|sdf/<image or mesh name>/<field>/<time>)."""
     lr: Optional[float] = None
     """Adam learning rate (default: the field type's own)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -146,72 +142,53 @@ class TrainImageConfig(JsonConfig):
     fresh_crop: Optional[int] = None
     """Spectrum bins FreSh compares (default: the family's, FreSh's README values: 64 for siren, 128 otherwise).
     FreSh set them for 512-1024 px signals; see BENCHMARKS.md for smaller ones."""
-    fresh_side: int = 512
-    """FreSh compares spectra on a square of side min(H, W, fresh_side)."""
-
     cam: bool = False
-    """Coordinate-aware modulation (CAM) of the hidden layers by the pixel (mlp, ffn, siren, finer)."""
+    """Coordinate-aware modulation (CAM) of the hidden layers (mlp, ffn, siren, finer): by the pixel for images, by
+    the point through additive xy/xz/yz planes for SDFs."""
     cam_resolution: Optional[tuple[int, ...]] = None
-    """CAM grid resolution (default 32 32)."""
+    """CAM grid resolution (default: 32 32 for images, 16 for SDFs)."""
     quantize: bool = False
     """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
 
     def check(self) -> None:
         """Raises ValueError naming the first option out of range."""
-        check_positive(self, ["max_steps", "max_time", "batch_size", "lr", "fresh_seeds", "fresh_side"])
+        check_positive(self, ["max_steps", "max_time", "lr", "fresh_seeds"])
+
+
+@dataclass
+class TrainImageConfig(FitConfig):
+    image: Path
+    """Image to fit (PNG, JPEG or EXR)."""
+    holdout_every: Optional[int] = None
+    """Hold out every K-th pixel (raster order) from training and report PSNR on those pixels too."""
+    batch_size: Optional[int] = None
+    """Pixels per step (default: every training pixel, up to 2^18)."""
+    fresh_side: int = 512
+    """FreSh compares spectra on a square of side min(H, W, fresh_side)."""
+
+    def check(self) -> None:
+        super().check()
+        check_positive(self, ["batch_size", "fresh_side"])
         if self.holdout_every is not None and self.holdout_every < 2:
             raise ValueError("--holdout-every must be at least 2 (every K-th pixel is held out)")
 
 
 @dataclass
-class TrainSdfConfig(JsonConfig):
+class TrainSdfConfig(FitConfig):
     mesh: Path
     """Mesh to fit (OBJ, PLY, OFF, STL); normalised into [-1, 1]^3. Need not be watertight."""
-    field: str = "hash"
-    """Field type (any of fields.models.field_types())."""
-    max_steps: Optional[int] = None
-    """Step budget (default 2000)."""
-    max_time: Optional[float] = None
-    """Wall-clock budget in seconds for the training loop (not sampling the mesh nor the evaluation)."""
-    output: Optional[Path] = None
-    """Run folder (default outputs/sdf/<mesh name>/<field>/<time>)."""
     batch_size: int = 1 << 14
     """Points per step."""
     pool_size: int = 1 << 19
     """Points sampled once (half near the surface, half uniform) with their exact signed distances."""
-    lr: Optional[float] = None
-    """Adam learning rate (default: the field type's own)."""
     eval_resolution: int = 128
     """Grid for the occupancy IoU and the marching-cubes surface of the Chamfer distance."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    seed: int = 0
-    progress: bool = True
-    field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
-    """Overrides of the field's hyperparameters."""
-    init: Literal["default", "fresh"] = "default"
-    """How the field's embedding hyperparameter is set: the type's default, or FreSh (before training, the value
-    whose untrained output spectrum best matches the signal's; siren: first_omega, ffn: sigma, finer: bias_scale,
-    hash: finest_resolution with a high-value table init)."""
-    fresh_candidates: Optional[list[float]] = None
-    """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
-    fresh_seeds: int = 5
-    """Untrained fields per candidate whose distances FreSh averages."""
-    fresh_crop: Optional[int] = None
-    """Spectrum bins FreSh compares (default: the family's, FreSh's README values: 64 for siren, 128 otherwise).
-    FreSh set them for 512-1024 px signals; see BENCHMARKS.md for smaller ones."""
     fresh_grid: int = 64
     """FreSh compares spectra of the SDF sampled on a fresh_grid^3 grid."""
 
-    cam: bool = False
-    """Coordinate-aware modulation (CAM) of the hidden layers by the point through additive xy/xz/yz planes (mlp, ffn, siren, finer)."""
-    cam_resolution: Optional[tuple[int, ...]] = None
-    """CAM grid resolution (default 16)."""
-    quantize: bool = False
-    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
-
     def check(self) -> None:
-        """Raises ValueError naming the first option out of range."""
-        check_positive(self, ["max_steps", "max_time", "batch_size", "pool_size", "lr", "fresh_seeds"])
+        super().check()
+        check_positive(self, ["batch_size", "pool_size"])
         if self.eval_resolution < 8:
             raise ValueError(f"--eval-resolution must be at least 8 (grid points per side), got "
                              f"{self.eval_resolution}")
