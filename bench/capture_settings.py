@@ -66,8 +66,8 @@ def main() -> None:
             metrics = trainer.evaluate(every=1)
             total, s = totals[name], trainer.render_settings
             rays = max(total["rays"], 1)
-            rows.append({"settings": name, "levels": s.grid_levels, "cells": s.grid_resolution, "step": round(s.render_step_size, 5),
-                         "cone": round(s.cone_angle, 5), "box_side": s.scene_aabb[3] - s.scene_aabb[0],
+            rows.append({"settings": name, "levels": s.grid_levels, "cells": s.grid_resolution,
+                         "step": round(s.render_step_size, 5), "cone": round(s.cone_angle, 5), "box_side": s.scene_aabb[3] - s.scene_aabb[0],
                          "marched_per_ray": round(total["marched"] / rays, 1),
                          "kept_per_ray": round(total["kept"] / rays, 1),
                          "rays_per_step": round(total["rays"] / max(total["counted"], 1)),
@@ -79,8 +79,8 @@ def main() -> None:
     title = (f"unbounded capture ({args.scene or f'procedural, {args.frames} frames of {args.size}px, aabb_scale 16'}"
              f"), {args.budget:.0f} s each ({device}, turns taken step by step; wall "
              f"{time.perf_counter() - wall_start:.0f} s); val PSNR on every val view, white background")
-    columns = ["settings", "levels", "cells", "step", "cone", "box_side", "marched_per_ray", "kept_per_ray", "rays_per_step",
-               "steps", "train_s", "occupied", "val_psnr", "val_ssim", "val_views"]
+    columns = ["settings", "levels", "cells", "step", "cone", "box_side", "marched_per_ray", "kept_per_ray",
+               "rays_per_step", "steps", "train_s", "occupied", "val_psnr", "val_ssim", "val_views"]
     print_results(title, rows, columns)
     if args.json:
         Path(args.json).write_text(json.dumps({"benchmark": title, "results": rows}, indent=1) + "\n")
