@@ -67,7 +67,8 @@ def main() -> None:
             total, s = totals[name], trainer.render_settings
             rays = max(total["rays"], 1)
             rows.append({"settings": name, "levels": s.grid_levels, "cells": s.grid_resolution,
-                         "step": round(s.render_step_size, 5), "cone": round(s.cone_angle, 5), "box_side": s.scene_aabb[3] - s.scene_aabb[0],
+                         "step": round(s.render_step_size, 5), "cone": round(s.cone_angle, 5),
+                         "box_side": s.scene_aabb[3] - s.scene_aabb[0],
                          "marched_per_ray": round(total["marched"] / rays, 1),
                          "kept_per_ray": round(total["kept"] / rays, 1),
                          "rays_per_step": round(total["rays"] / max(total["counted"], 1)),
