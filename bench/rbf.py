@@ -116,8 +116,8 @@ def bench_lego(args, workdir: Path) -> list[dict]:
         trainer.field.eval()
         start = time.perf_counter()
         with torch.no_grad():
-            render_field_view(trainer.field, trainer.grid, trainer.val_data, 0, config.render_step_size,
-                              config.cone_angle, trainer.device)
+            render_field_view(trainer.field, trainer.grid, trainer.val_data, 0, trainer.config.render_step_size,
+                              trainer.config.cone_angle, trainer.device)
         synchronize(trainer.device)
         rows[-1]["render_fps_400"] = round(1.0 / (time.perf_counter() - start), 4)
     return rows

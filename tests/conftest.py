@@ -27,3 +27,11 @@ def procedural_scene(tmp_path_factory):
 
     return make_procedural_scene(tmp_path_factory.mktemp("scene") / "procedural", n_train=16, n_val=3, n_test=2,
                                  size=48)
+
+
+@pytest.fixture(scope="session")
+def unbounded_capture(tmp_path_factory):
+    """An instant-ngp capture (aabb_scale 16, SfM points) of the procedural scene before a far textured backdrop."""
+    from fields.datasets.procedural import make_unbounded_capture
+
+    return make_unbounded_capture(tmp_path_factory.mktemp("capture") / "unbounded", n_frames=16, size=32)

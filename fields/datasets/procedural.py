@@ -106,14 +106,18 @@ def _single_thread():
 
 @_single_thread()
 def render_view(c2w: torch.Tensor, intrinsics: torch.Tensor, width: int, height: int, supersample: int = 3,
-                textured: bool = False) -> torch.Tensor:
-    """The scene seen by one camera: float32 [H, W, 4] straight-alpha RGBA, ``supersample``² rays per pixel."""
+                textured: bool = False, backdrop_radius: float = 0.0) -> torch.Tensor:
+    """The scene seen by one camera: float32 [H, W, 4] straight-alpha RGBA, ``supersample``² rays per pixel.
+    With ``backdrop_radius`` > 0 the rays that miss every object see the backdrop sphere (opaque)."""
     sub = (torch.arange(supersample, dtype=torch.float32) + 0.5) / supersample - 0.5  # offsets inside a pixel
     centres = pixel_grid(width, height)  # [H*W, 2]
     offsets = torch.stack(torch.meshgrid(sub, sub, indexing="xy"), dim=-1).reshape(-1, 2)  # [S*S, 2]
     pixels = (centres[:, None, :] + offsets[None]).reshape(-1, 2)
     origins, directions = generate_rays(c2w[None], intrinsics[None], pixels)
     colour, hit = shade(origins, directions, textured)
+    if backdrop_radius > 0:
+        colour = torch.where(hit[:, None], colour, backdrop_colour(origins, directions, backdrop_radius))
+        hit = torch.ones_like(hit)
     colour = colour.reshape(height * width, -1, 3)
     hit = hit.reshape(height * width, -1, 1).float()
     alpha = hit.mean(dim=1)
@@ -239,3 +243,72 @@ def _random_cameras(count: int, rng: np.random.Generator) -> np.ndarray:
 def _unit(azimuth: float, z: float) -> np.ndarray:
     ring = math.sqrt(1.0 - z * z)
     return np.array([ring * math.cos(azimuth), ring * math.sin(azimuth), z])
+
+
+def backdrop_colour(origins: torch.Tensor, directions: torch.Tensor, radius: float) -> torch.Tensor:
+    """Colour [B, 3] where rays [B, 3] from inside leave the backdrop: a sphere of ``radius`` about the origin with
+    an unlit checkerboard of 12 x 6 tiles in azimuth and elevation over a vertical gradient (texture, so that a
+    field cannot fake it with one colour per direction at any depth)."""
+    b = (origins * directions).sum(-1)
+    t = -b + (b * b - ((origins * origins).sum(-1) - radius**2)).clamp_min(0.0).sqrt()
+    point = origins + directions * t[:, None]
+    azimuth = torch.atan2(point[:, 1], point[:, 0])
+    elevation = torch.asin((point[:, 2] / radius).clamp(-1.0, 1.0))
+    tile = (torch.floor(azimuth * 6 / math.pi) + torch.floor(elevation * 6 / math.pi)).remainder(2)
+    height = 0.5 + 0.5 * point[:, 2:3] / radius
+    sky, ground = torch.tensor([0.45, 0.6, 0.9]), torch.tensor([0.55, 0.45, 0.3])
+    return (ground + (sky - ground) * height) * (0.7 + 0.3 * tile[:, None])
+
+
+def make_unbounded_capture(out_dir: str | Path, n_frames: int = 24, size: int = 64, aabb_scale: int = 16,
+                           backdrop_radius: float = 15.0, seed: int = 0, supersample: int = 2,
+                           sfm_points: int = 2000, exposures: bool = False) -> Path:
+    """The scene in front of a distant textured backdrop, written as an instant-ngp capture: one transforms.json
+    (``fl_x``, ``aabb_scale``, ``scale`` 0.4 so that the objects fit the unit cube, every 8th frame held out by the
+    loader), opaque RGB PNGs from cameras on the upper hemisphere at radius 4 looking inwards, and ``sparse_pc.ply``:
+    ``sfm_points`` points on the visible surfaces, objects and backdrop alike, as structure-from-motion would give.
+    Poses and points are in the scene's own frame; the loader maps them into instant-ngp's. With ``exposures`` each
+    frame's brightness is scaled by its own factor in [0.6, 1.4] (what per-image appearance codes absorb).
+    Deterministic for a given ``seed``. Returns ``out_dir``."""
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    poses = _hemisphere_cameras(n_frames, rng)
+    focal = 0.5 * size / math.tan(0.5 * CAMERA_ANGLE_X)
+    intrinsics = torch.tensor([focal, focal, 0.5 * size, 0.5 * size], dtype=torch.float32)
+    frames, points, colours = [], [], []
+    for index, pose in enumerate(poses):
+        rgba = render_view(torch.from_numpy(pose).float(), intrinsics, size, size, supersample, backdrop_radius)
+        gain = rng.uniform(0.6, 1.4) if exposures else 1.0
+        pixels = np.clip(np.rint(rgba[..., :3].numpy() * gain * 255.0), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(out_dir / "images" / f"frame_{index:03d}.png")
+        frames.append({"file_path": f"images/frame_{index:03d}.png", "transform_matrix": pose.tolist()})
+        picked = rng.choice(size * size, max(1, sfm_points // n_frames), replace=False)
+        origins, directions = generate_rays(torch.from_numpy(pose).float()[None], intrinsics[None],
+                                            pixel_grid(size, size)[picked])
+        points.append(_first_hit(origins, directions, backdrop_radius))
+        colours.append(pixels.reshape(-1, 3)[picked])
+    transforms = {"fl_x": focal, "fl_y": focal, "cx": 0.5 * size, "cy": 0.5 * size, "w": size, "h": size,
+                  "aabb_scale": aabb_scale, "scale": 0.4, "offset": [0.5, 0.5, 0.5], "frames": frames}
+    (out_dir / "transforms.json").write_text(json.dumps(transforms, indent=2))
+    _write_point_ply(out_dir / "sparse_pc.ply", torch.cat(points).numpy(), np.concatenate(colours))
+    return out_dir
+
+
+def _first_hit(origins: torch.Tensor, directions: torch.Tensor, backdrop_radius: float) -> torch.Tensor:
+    """Points [B, 3] where rays first meet an object, else the backdrop."""
+    distance = torch.full(origins.shape[:1], math.inf)
+    for obj in OBJECTS:
+        intersect = _intersect_sphere if isinstance(obj, Sphere) else _intersect_box
+        distance = torch.minimum(distance, intersect(origins.T.contiguous(), directions.T.contiguous(), obj)[0])
+    b = (origins * directions).sum(-1)
+    far = -b + (b * b - ((origins * origins).sum(-1) - backdrop_radius**2)).clamp_min(0.0).sqrt()
+    return origins + directions * torch.where(torch.isfinite(distance), distance, far)[:, None]
+
+
+def _write_point_ply(path: Path, points: np.ndarray, colours: np.ndarray) -> None:
+    """ASCII PLY of x y z (float) r g b (uchar), the layout of nerfstudio's sparse_pc.ply."""
+    header = ["ply", "format ascii 1.0", f"element vertex {len(points)}", "property float x", "property float y",
+              "property float z", "property uchar red", "property uchar green", "property uchar blue", "end_header"]
+    rows = [f"{x:.6f} {y:.6f} {z:.6f} {r} {g} {b}" for (x, y, z), (r, g, b) in zip(points.tolist(), colours.tolist())]
+    path.write_text("\n".join(header + rows) + "\n")

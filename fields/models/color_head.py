@@ -22,10 +22,12 @@ DIRECTION_CAM = {"resolution": [10, 3], "layers": "all", "norm": "none"}  # azim
 
 
 class ColorHead(nn.Module):
-    def __init__(self, sh_degree: int = 4, hidden_dim: int = 64, cam: Optional[dict] = None, quantize_bits: int = 0):
+    def __init__(self, sh_degree: int = 4, hidden_dim: int = 64, cam: Optional[dict] = None, quantize_bits: int = 0,
+                 extra_dim: int = 0):
         super().__init__()
         self.sh_degree = sh_degree
-        self.mlp = relu_mlp([sh_degree**2 + GEOMETRY_CHANNELS - 1, hidden_dim, hidden_dim, 3])
+        # extra_dim: more inputs after the geometry features (per-image appearance codes, fields.models.appearance)
+        self.mlp = relu_mlp([sh_degree**2 + GEOMETRY_CHANNELS - 1 + extra_dim, hidden_dim, hidden_dim, 3])
         self.linears = [m for m in self.mlp if isinstance(m, nn.Linear)]
         self.quantize_bits = check_bits(quantize_bits)
         self.cam = build_cam(cam, 2, len(self.linears) - 1, DIRECTION_CAM, wrap_x=True, quantize_bits=quantize_bits)
@@ -33,9 +35,9 @@ class ColorHead(nn.Module):
     def quantized_parameters(self) -> list[nn.Parameter]:
         return list(self.mlp.parameters()) if self.quantize_bits else []
 
-    def forward(self, h: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, d: torch.Tensor, extra: Optional[torch.Tensor] = None) -> torch.Tensor:
         d = d.contiguous()
-        z = torch.cat([sh_encode(d, self.sh_degree), h[:, 1:]], dim=-1)
+        z = torch.cat([sh_encode(d, self.sh_degree), h[:, 1:], *([] if extra is None else [extra])], dim=-1)
         if self.cam is None and not self.quantize_bits:
             return run_relu_mlp(self.mlp, z, "sigmoid")  # the fused op where it applies
         affine = self.cam.sample(direction_coordinates(d)) if self.cam is not None else None

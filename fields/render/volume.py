@@ -32,6 +32,7 @@ def render_rays(
     cone_angle: float = 0.0,
     near_plane: float = 0.0,
     check_finite: bool = False,
+    image_indices: Optional[torch.Tensor] = None,
 ) -> RenderedRays:
     """Renders rays through a radiance field. The field's colour (and, with autograd on, its gradients) is evaluated
     only at the samples compositing keeps (:func:`fields.ops.contributing_samples`); the result is what rendering
@@ -47,6 +48,8 @@ def render_rays(
         check_finite: also return ``field_sum``, a device tensor that is finite only if every field output is: the
             compositing kernel maps a NaN density to an opaque sample instead of propagating it, so training checks
             the field's outputs themselves (a sum costs two reductions, ``isfinite(...).all()`` about ten kernels).
+        image_indices: [N] int64 training image of each ray, for fields with per-image appearance codes (training
+            only; None: the field's mean code).
 
     Returns:
         RenderedRays: rgb [N, 3] on the background, opacity [N], depth [N] (un-normalised), sample counts.
@@ -72,7 +75,8 @@ def render_rays(
             keep = contributing_samples(sigmas, samples.t_starts, samples.t_ends, samples.packed_info).nonzero()[:, 0]
         samples = select_samples(samples, keep)
         kept_encoded = None if encoded is None else encoded[keep]
-        sigmas, rgbs = field(positions[keep], directions[samples.ray_indices], kept_encoded)
+        per_image = {} if image_indices is None else {"image_index": image_indices[samples.ray_indices]}
+        sigmas, rgbs = field(positions[keep], directions[samples.ray_indices], kept_encoded, **per_image)
     else:
         # Inference: the density of every sample is needed anyway; the colour only where it can be seen.
         sigmas, h = field.density(positions)

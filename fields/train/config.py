@@ -42,10 +42,19 @@ class TrainNerfConfig(JsonConfig):
     target_samples: Optional[int] = None
     """Samples per step the ray batch adapts to (default 2^18 on a GPU, 2^16 on a CPU): those that go through the
     field with gradients, not counting the ones behind each ray's early-termination point."""
-    render_step_size: float = 5e-3
-    cone_angle: float = 0.0
-    grid_resolution: int = 128
-    grid_levels: int = 1
+    render_step_size: Union[float, Literal["auto"]] = "auto"
+    """Ray-marching step; auto: chosen from the scene (fields/render/scene_settings.py; 5e-3 on bounded scenes)."""
+    cone_angle: Union[float, Literal["auto"]] = "auto"
+    """The step grows as distance x cone angle; auto: 1/256 on unbounded captures (aabb_scale > 1), else 0."""
+    grid_resolution: Union[int, Literal["auto"]] = "auto"
+    """Occupancy-grid cells per axis of each level; auto: 128 on bounded scenes, fewer per level on unbounded ones
+    (the cascade keeps one 128^3 level's cell count, which sets the cost of the grid's updates)."""
+    grid_levels: Union[int, Literal["auto"]] = "auto"
+    """Occupancy-grid levels (each twice the last); auto: 1 on bounded scenes, 1 + log2(box side) on unbounded ones,
+    whose field box auto may also enlarge to hold the cameras and the SfM points."""
+    appearance_dim: int = 0
+    """Per-training-image appearance code fed to the colour head (exposure, white balance); 0: off. Held-out views
+    are rendered with the mean code of the training images."""
     random_background: bool = True
     """Train on a random background colour per ray (evaluation always uses white)."""
 
@@ -104,12 +113,12 @@ class TrainNerfConfig(JsonConfig):
 
     def check(self) -> None:
         """Raises ValueError naming the first option out of range."""
-        check_positive(self, ["max_steps", "max_time", "downscale", "lr", "target_samples", "render_step_size",
-                              "grid_resolution", "grid_levels", "log_every", "val_every", "val_pixels", "save_every",
-                              "eval_downscale",
-                              "fresh_seeds", "fresh_views", "fresh_side", "cam_trunk_resolution"])
-        check_non_negative(self, ["weight_decay", "warmup_steps", "cone_angle", "val_views", "eval_every",
-                                  "save_interval"])
+        explicit = [n for n in ("render_step_size", "grid_levels", "grid_resolution") if getattr(self, n) != "auto"]
+        check_positive(self, ["max_steps", "max_time", "downscale", "lr", "target_samples", *explicit, "log_every",
+                              "val_every", "val_pixels", "save_every", "eval_downscale", "fresh_seeds",
+                              "fresh_views", "fresh_side", "cam_trunk_resolution"])
+        check_non_negative(self, ["weight_decay", "warmup_steps", "val_views", "eval_every", "save_interval",
+                                  "appearance_dim", *(["cone_angle"] if self.cone_angle != "auto" else [])])
 
 
 @dataclass(kw_only=True)

@@ -1,7 +1,7 @@
 """The radiance-field trainer shared by every field type: occupancy-grid sampling, packed rendering, Adam with
 warm-up and step decay, a ray batch that adapts to a target number of samples, validation, checkpoints."""
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -10,6 +10,7 @@ from fields.datasets import RaySampler, composite_background, find_scene, load_s
 from fields.init import select_for_views, training_views
 from fields.models import make_field
 from fields.render import OccupancyGrid
+from fields.render.scene_settings import settings_for_run
 from fields.render.volume import render_rays
 from fields.run import (Budget, Cadence, PixelSubset, RunFolder, TrainingCallbacks, evaluate_views, load_field,
                         make_optimizer, restore_optimizer, running_psnr, save_training_state, scene_fingerprint,
@@ -73,6 +74,12 @@ class NerfTrainer:
             self.val_data = load_scene(self.scene_path, "val", downscale=self.train_data.downscale,
                                        cache_dir=config.image_cache)
         self.downscale = self.train_data.downscale
+        # "auto" render options are chosen from the scene once; from here on the config holds numbers.
+        self.render_settings = settings_for_run(self.train_data, self.scene_path, config.render_step_size,
+                                                config.cone_angle, config.grid_levels, config.grid_resolution)
+        chosen = self.render_settings
+        self.config = config = replace(config, render_step_size=chosen.render_step_size, cone_angle=chosen.cone_angle,
+                                       grid_levels=chosen.grid_levels, grid_resolution=chosen.grid_resolution)
         self.run_folder = resolve_output(config, self.scene_name)
         self.output = self.run_folder.path
         self.checkpoint_path = self.run_folder.checkpoint
@@ -82,16 +89,19 @@ class NerfTrainer:
                                save_interval=config.save_interval or None)
         self.val_pixels = PixelSubset(self.val_data, config.val_views, config.val_pixels, seed=config.seed)
         self.target_samples = config.target_samples or (1 << 18 if self.device.type == "cuda" else 1 << 16)
-        aabb = [float(v) for v in self.train_data.aabb]
+        aabb = list(self.render_settings.scene_aabb)
         self.fresh, field_options = None, method_field_options("radiance", config)
         if config.init == "fresh" and config.resume:  # a resumed run keeps the value selected at its start
             field_options |= self._selected_options()
         elif config.init == "fresh":
             self.fresh = self._select_fresh(aabb, field_options)
             field_options |= self.fresh.options()
+        if config.appearance_dim:
+            field_options |= {"appearance_dim": config.appearance_dim, "appearance_count": self.train_data.num_images}
         torch.manual_seed(config.seed)
         self.field = make_field("radiance", config.field, aabb=aabb, **field_options).to(self.device)
-        self.grid = OccupancyGrid(aabb, resolution=config.grid_resolution, levels=config.grid_levels).to(self.device)
+        self.grid = OccupancyGrid(self.render_settings.grid_aabb, resolution=config.grid_resolution,
+                                  levels=config.grid_levels).to(self.device)
         self.optimizer = make_optimizer(self.field, config.lr or type(self.field.backbone).default_lr("radiance"),
                                         config.weight_decay)
         self.rays = RaySampler(self.train_data, self.device, seed=config.seed)
@@ -195,7 +205,7 @@ class NerfTrainer:
         target = composite_background(batch.rgba, background)
         out = render_rays(self.field, self.grid, origins, directions, background,
                           render_step_size=c.render_step_size, cone_angle=c.cone_angle, stratified=True,
-                          check_finite=True)
+                          check_finite=True, image_indices=batch.image_indices if c.appearance_dim else None)
         self.step += 1
         if out.n_samples == 0:
             return None  # nothing occupied along these rays: nothing to learn from this batch
@@ -226,7 +236,8 @@ class NerfTrainer:
             "step": self.step,
             "train_seconds": self.elapsed,
             "n_rays": self.n_rays,
-            "render": {"render_step_size": self.config.render_step_size, "cone_angle": self.config.cone_angle},
+            "render": {"render_step_size": self.config.render_step_size, "cone_angle": self.config.cone_angle,
+                       "chosen_by": self.render_settings.reason},
             "config": self.config.to_json(),
         }
         if self.distilled_from:
@@ -260,8 +271,8 @@ class NerfTrainer:
         fresh = {"fresh": self.fresh.to_json()} if self.fresh is not None else {}
         teacher = {"teacher": self.distilled_from} if self.distilled_from else {}  # the key convert.py writes
         self.run_folder.write_config(c.to_json() | self.budget.to_json() | {
-            "device": str(self.device), "scene_name": self.scene_name, "downscale": self.downscale} | fresh | teacher,
-            resume=c.resume)
+            "device": str(self.device), "scene_name": self.scene_name, "downscale": self.downscale,
+            "render_settings": self.render_settings.to_json()} | fresh | teacher, resume=c.resume)
         if self.fresh is not None:
             self.run_folder.write_json("fresh.json", self.fresh.to_json())
         print(f"training {c.field} field on {self.scene_name} ({self.train_data.num_images} views of "
