@@ -236,8 +236,9 @@ class NerfTrainer:
             "step": self.step,
             "train_seconds": self.elapsed,
             "n_rays": self.n_rays,
-            "render": {"render_step_size": self.config.render_step_size, "cone_angle": self.config.cone_angle,
-                       "chosen_by": self.render_settings.reason},
+            # the renderer's keyword arguments, which every app passes on as they are
+            "render": {"render_step_size": self.config.render_step_size, "cone_angle": self.config.cone_angle},
+            "render_settings": self.render_settings.to_json(),  # and why they were chosen
             "config": self.config.to_json(),
         }
         if self.distilled_from:

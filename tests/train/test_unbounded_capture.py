@@ -19,7 +19,7 @@ def test_training_an_unbounded_capture_with_automatic_settings(small_config, unb
     assert math.isfinite(result.final_metrics["psnr"]) and result.final_metrics["psnr"] > before + 2.0, (
         before, result.final_metrics)
     field, grid, meta = load_field(result.output / "checkpoints" / "latest.safetensors")
-    assert meta["render"]["cone_angle"] == 1 / 256 and "unbounded" in meta["render"]["chosen_by"]
+    assert meta["render"]["cone_angle"] == 1 / 256 and "unbounded" in meta["render_settings"]["reason"]
     assert grid.levels == 5 and grid.aabb.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
     assert field.aabb.tolist() == [-7.5, -7.5, -7.5, 8.5, 8.5, 8.5]
 
