@@ -15,6 +15,16 @@ from fields.render.volume import render_rays_chunked
 from fields.run.host_memory import usual_host_memory
 
 WHITE = 1.0
+CPU_EVALUATION_PIXELS = 500_000  # a whole view rendered on 2 CPU cores takes about a minute at this size
+
+
+def evaluation_downscale(width: int, height: int, device: torch.device) -> int:
+    """The default extra downscale of a final evaluation: on the CPU the smallest integer factor that brings a view
+    to at most CPU_EVALUATION_PIXELS, so that evaluating stays a small part of a run; on a GPU 1."""
+    factor = 1
+    while device.type == "cpu" and (width // factor) * (height // factor) > CPU_EVALUATION_PIXELS:
+        factor += 1
+    return factor
 
 
 @torch.no_grad()

@@ -71,8 +71,10 @@ class TrainNerfConfig(JsonConfig):
     """Also write one every this many seconds, the most a hard kill (SIGKILL, power loss) can lose (0: off)."""
     eval_every: int = 10
     """Final evaluation renders every K-th view of the val split (0 disables it)."""
-    eval_downscale: int = 1
-    """Final evaluation renders the val views this many times smaller again than --downscale."""
+    eval_downscale: Optional[int] = None
+    """Final evaluation renders the val views this many times smaller again than --downscale (default: 1 for
+    NeRF-synthetic scenes, evaluated at full size as published; for captures on a CPU the smallest factor that brings
+    a view to at most 0.5 megapixels; on a GPU 1)."""
     progress: bool = True
     """Show a progress bar."""
 

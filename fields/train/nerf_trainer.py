@@ -12,9 +12,10 @@ from fields.models import make_field
 from fields.render import OccupancyGrid
 from fields.render.scene_settings import settings_for_run
 from fields.render.volume import render_rays
-from fields.run import (Budget, Cadence, PixelSubset, RunFolder, TrainingCallbacks, evaluate_views, load_field,
-                        make_optimizer, restore_optimizer, running_psnr, save_training_state, scene_fingerprint,
-                        set_lr, step_decay, train_loop, trained_scene, training_device)
+from fields.run import (Budget, Cadence, PixelSubset, RunFolder, TrainingCallbacks, evaluate_views,
+                        evaluation_downscale, load_field, make_optimizer, restore_optimizer, running_psnr,
+                        save_training_state, scene_fingerprint, set_lr, step_decay, train_loop, trained_scene,
+                        training_device)
 from fields.io import load_checkpoint
 from fields.lpips import lpips_or_reason
 from fields.run.host_memory import usual_host_memory
@@ -285,17 +286,19 @@ class NerfTrainer:
               f"{loop.val_seconds:.0f} s, {100 * loop.val_seconds / max(self.elapsed, 1e-9):.1f} % of it)")
         if c.eval_every <= 0:
             return TrainResult(self.output, self.step, self.elapsed, None)
-        scene = self.val_data if c.eval_downscale == 1 else load_scene(
-            self.scene_path, "val", downscale=self.downscale * c.eval_downscale)
+        extra = c.eval_downscale or (1 if self.val_data.source_format == "blender"  # NeRF-synthetic's protocol
+                                     else evaluation_downscale(self.val_data.width, self.val_data.height, self.device))
+        scene = self.val_data if extra == 1 else load_scene(self.scene_path, "val", downscale=self.downscale * extra)
         lpips_model, lpips_missing = lpips_or_reason(None, self.device, min(scene.height, scene.width))
         final = self.evaluate(every=c.eval_every, progress=c.progress, scene=scene, lpips_model=lpips_model)
         final |= {"lpips_missing": lpips_missing} if lpips_missing else {}
-        final |= {"split": "val", "every": c.eval_every, "downscale": self.downscale * c.eval_downscale,
+        final |= {"split": "val", "every": c.eval_every, "downscale": scene.downscale,
                   "background": "white", "step": self.step,
                   "train_seconds": self.elapsed, "num_parameters": self.field.num_parameters(),
                   "size_mb": self.field.size_mb()} | fresh
         self.run_folder.write_json("eval_val.json", final)
         lpips_text = f", LPIPS {final['lpips']:.4f}" if "lpips" in final else ""
-        print(f"val (every {c.eval_every}th view, white background): PSNR {final['psnr']:.2f} dB, "
+        print(f"val (every {c.eval_every}th view at {scene.width}x{scene.height}, white background): PSNR "
+              f"{final['psnr']:.2f} dB, "
               f"SSIM {final['ssim']:.4f}{lpips_text}")
         return TrainResult(self.output, self.step, self.elapsed, final)
