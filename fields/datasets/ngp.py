@@ -29,7 +29,8 @@ a 4x4 similarity transform, to map results back to the capture's own coordinates
 nerfstudio-style files (``apps/process_data.py`` writes them) may add ``camera_model`` (``OPENCV``, ``PINHOLE``,
 ``SIMPLE_PINHOLE``, ``SIMPLE_RADIAL``, ``RADIAL`` load; fisheye and panoramic models are refused with a clear error)
 and ``applied_transform`` (3x4: the similarity that took the capture's own coordinates, e.g. COLMAP's, to the
-file's). With it, ``source_to_world`` maps the capture's own coordinates, so results map back to them.
+file's; checked, and kept in the file to map results further back). ``source_to_world`` maps the file's
+coordinates, in which the poses and a ``sparse_pc.ply`` beside it are written.
 
 Splits: a scene directory with ``transforms_{split}.json`` uses that file's frames. A single ``transforms.json``
 with nerfstudio's ``train_filenames`` / ``val_filenames`` / ``test_filenames`` lists (``file_path`` values) uses
@@ -100,7 +101,7 @@ def load_ngp(
     intrinsics = torch.tensor([c[0] for c in cameras], dtype=torch.float64) / downscale
     distortion = torch.tensor([c[1] for c in cameras], dtype=torch.float32)
     source_to_world = _source_to_world(scale, offset)
-    capture_to_world = source_to_world @ _applied_transform(content, json_path)
+    _applied_transform(content, json_path)  # checked; the file's points and poses are already in its frame
     c2w = np.stack([source_to_world @ pose_matrix(frame, json_path, i) for i, frame in enumerate(frames)])
     c2w[:, :3, :3] /= scale  # keep rotations orthonormal: only positions carry the scale
 
@@ -122,7 +123,7 @@ def load_ngp(
         split=split,
         source_format="ngp",
         has_alpha=has_alpha,
-        source_to_world=torch.from_numpy(capture_to_world).float(),
+        source_to_world=torch.from_numpy(source_to_world).float(),
         downscale=downscale,
     )
 

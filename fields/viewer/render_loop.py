@@ -91,6 +91,7 @@ class ClientRenderLoop(threading.Thread):
         self.first_frame_seconds: float | None = None
         self.frames_sent = 0
         self.last_frame_size: tuple[int, int] | None = None
+        self.first_frame_size: tuple[int, int] | None = None
         self.last_full_seconds = 0.0
         self._last_full_at = 0.0
         self._last_full_version = None
@@ -167,4 +168,5 @@ class ClientRenderLoop(threading.Thread):
         self.last_frame_size = size
         if self.first_frame_seconds is None:
             self.first_frame_seconds = time.perf_counter() - self.started_at
+            self.first_frame_size = size
         return True

@@ -219,13 +219,17 @@ def test_nerfstudio_split_lists_replace_the_every_8th_holdout(tmp_path):
 
 
 def test_camera_model_and_applied_transform(tmp_path):
-    # applied_transform: the similarity capture -> file; source_to_world then maps capture coordinates to the world
+    # applied_transform (capture -> file) is only recorded: poses and points are in the file's frame, which
+    # source_to_world maps to the world whether or not the file has one
     applied = np.array([[0.0, -2.0, 0.0, 1.0], [2.0, 0.0, 0.0, -3.0], [0.0, 0.0, 2.0, 0.5]])
     scene_dir = _write_ngp_scene(tmp_path, {**SHARED, "camera_model": "OPENCV", "applied_transform": applied.tolist()})
     scene = load_scene(scene_dir, "all")
+    plain = load_scene(_write_ngp_scene(tmp_path / "plain", {**SHARED, "camera_model": "OPENCV"}), "all")
+    torch.testing.assert_close(scene.source_to_world, plain.source_to_world)
+    torch.testing.assert_close(scene.c2w, plain.c2w)
     poses = [np.array(f["transform_matrix"]) for f in json.loads((scene_dir / "transforms.json").read_text())["frames"]]
-    in_capture = np.stack([np.linalg.solve(applied[:, :3], p[:3, 3] - applied[:, 3]) for p in poses])
-    mapped = in_capture @ scene.source_to_world[:3, :3].double().numpy().T + scene.source_to_world[:3, 3].numpy()
+    in_file = np.stack([p[:3, 3] for p in poses])
+    mapped = in_file @ scene.source_to_world[:3, :3].double().numpy().T + scene.source_to_world[:3, 3].numpy()
     np.testing.assert_allclose(mapped, scene.c2w[:, :3, 3].numpy(), atol=1e-5)
     for model in ("PINHOLE", "SIMPLE_RADIAL"):
         assert load_scene(_write_ngp_scene(tmp_path / model, {**SHARED, "camera_model": model}), "all").num_images
