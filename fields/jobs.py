@@ -40,8 +40,8 @@ def run_local(function: Callable[[Job], Outcome], jobs: Iterable[Job],
 
 def run_ray(function: Callable[[Job], Outcome], jobs: Iterable[Job], address: Optional[str], workers: int,
             gpus_per_job: float = 0) -> Iterator[tuple[Job, Outcome]]:
-    """Runs the jobs as Ray tasks of one CPU (and ``gpus_per_job`` GPUs) each. Joins the cluster at ``address`` ("auto", "host:port",
-    "ray://host:port"), or starts a local one with ``workers`` CPUs when address is None; an already initialised
+    """Runs the jobs as Ray tasks of one CPU (and ``gpus_per_job`` GPUs) each. Joins the cluster at ``address``
+    ("auto", "host:port", "ray://host:port"), or starts a local one with ``workers`` CPUs when address is None; an already initialised
     Ray is used as it is."""
     ray = _import_ray()
     started = not ray.is_initialized()

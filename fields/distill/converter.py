@@ -21,7 +21,8 @@ from fields.distill.render import SharedSamples, render_at
 from fields.distill.teacher import ConvertError, check_target_type, load_teacher, teacher_record, teacher_scene
 from fields.models import make_field
 from fields.run import (Budget, Cadence, PixelSubset, RunFolder, checkpoint_path, evaluate_views, make_optimizer,
-                        running_psnr, save_training_state, scene_fingerprint, set_lr, step_decay, train_loop, training_device)
+                        running_psnr, save_training_state, scene_fingerprint, set_lr, step_decay, train_loop,
+                        training_device)
 
 WEIGHT_DECAY = 1e-6  # as NerfTrainer, so that train_nerf.py --resume continues with the same optimiser
 WARMUP_STEPS = 100

@@ -15,7 +15,8 @@ from fields.run.scene import scene_fingerprint, trained_scene
 __all__ = [
     "AppError", "Budget", "Cadence", "Interrupted", "JsonConfig", "LoopResult", "MAX_BAD_STEPS", "PixelSubset",
     "RunFolder", "TrainingCallbacks", "check_non_negative", "check_positive", "checkpoint_path", "cosine",
-    "evaluate_views", "evaluation_downscale", "exit_code", "fail", "load_field", "make_optimizer", "render_field_view", "resolve_device",
-    "restore_optimizer", "run_app", "running_psnr", "save_png", "save_training_state", "scene_fingerprint",
-    "set_lr", "step_decay", "train_loop", "trained_scene", "training_device", "user_errors", "write_json",
+    "evaluate_views", "evaluation_downscale", "exit_code", "fail", "load_field", "make_optimizer", "render_field_view",
+    "resolve_device", "restore_optimizer", "run_app", "running_psnr", "save_png", "save_training_state",
+    "scene_fingerprint", "set_lr", "step_decay", "train_loop", "trained_scene", "training_device", "user_errors",
+    "write_json",
 ]

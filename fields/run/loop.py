@@ -83,8 +83,9 @@ class Trainable(Protocol):
 
     def train_step(self) -> Optional[dict]:
         """One optimisation step; it counts itself in ``step`` (the schedule reads the budget's progress at
-        ``step`` and ``elapsed``). Returns None when the batch had nothing to learn from, {"bad": True} for a non-finite step (not applied),
-        else statistics: "loss" and optionally "psnr" (shown as a running mean) and "show" (more for the bar)."""
+        ``step`` and ``elapsed``). Returns None when the batch had nothing to learn from, {"bad": True} for a
+        non-finite step (not applied), else statistics: "loss" and optionally "psnr" (shown as a running mean) and
+        "show" (more for the bar)."""
 
     def validate(self) -> Optional[dict]:
         """Periodic validation, cheap and bounded: metrics to log, or None when there is nothing to validate on."""
