@@ -18,8 +18,13 @@ TINY_RUN = ["--device", "cpu", "--train-options", "target_samples", "4096", "gri
             "3", "val_views", "0", "field_options", "log2_hashmap_size 12"]
 
 
+# Ray keeps an authentication token in ~/.ray; one left by an earlier cluster makes a new head refuse this run's
+# drivers, so the head and every driver here share a home of their own.
+RAY_HOME = Path(tempfile.mkdtemp(prefix="rayhome", dir="/tmp"))
+
+
 def benchmark(*args, env=None, timeout=600):
-    env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"} | (env or {})
+    env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HOME": str(RAY_HOME)} | (env or {})
     return subprocess.run([sys.executable, "-m", "fields", "benchmark", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -50,7 +55,8 @@ def ray_head(tmp_path):
         [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
          "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats",
          "--temp-dir", temp_dir, "--dashboard-agent-listen-port", str(_free_port())],
-        env=os.environ | {"PYTHONPATH": str(ROOT)}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        env=os.environ | {"PYTHONPATH": str(ROOT), "HOME": str(RAY_HOME)}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while True:
