@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Downloads, on a machine that reaches a package index, the wheels that the device machines' image lacks into .whl/
+# Downloads, on a machine that reaches a package index, the wheels that the GPU machines' image lacks into .whl/
 # (git-ignored; carry it with the run: carry [".whl"]). The image (Python 3.12) already holds torch, numpy, scipy,
 # scikit-image, imageio, pillow, tqdm, rich, requests and pytest; these nine are what this package needs beyond them.
 # Install them there with the `deps` stage of scripts/gpu_checks.sh.
