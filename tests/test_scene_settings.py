@@ -88,3 +88,38 @@ def test_the_cascade_marches_fewer_samples_than_one_level_over_the_whole_box(unb
         samples = grid.sample(origins, directions, render_step_size=s.render_step_size, cone_angle=s.cone_angle)
         counts[name] = samples.t_starts.numel() / origins.shape[0]
     assert counts["auto"] < 0.6 * counts["fixed"], counts
+
+
+def test_the_step_and_density_bias_follow_the_scenes_length_scale(procedural_scene, unbounded_capture):
+    synthetic = load_scene(procedural_scene, "train")  # NeRF-synthetic's box of side 3: the reference scale
+    reference = choose_render_settings(synthetic)
+    assert (reference.render_step_size, reference.density_bias) == (5e-3, -1.0)
+    unit_box = dataclasses.replace(synthetic, source_format="ngp", aabb=torch.tensor([0.0, 0, 0, 1, 1, 1]))
+    small = choose_render_settings(unit_box)  # an instant-ngp capture with aabb_scale 1: 3 times smaller
+    assert small.render_step_size == pytest.approx(5e-3 / 3)
+    assert small.density_bias == pytest.approx(-1.0 + math.log(3.0))
+    unbounded = choose_render_settings(load_scene(unbounded_capture, "train"))  # the object in the unit cube
+    assert unbounded.density_bias == pytest.approx(small.density_bias)
+
+
+def test_a_scene_drawn_three_times_smaller_renders_the_same_with_its_settings(procedural_scene):
+    from fields.models import make_field
+    from fields.render.volume import render_rays
+
+    synthetic = load_scene(procedural_scene, "train")
+    scaled = dataclasses.replace(synthetic, source_format="ngp", aabb=synthetic.aabb / 3.0)
+    origins, directions = synthetic.c2w[:8, :3, 3].contiguous(), (-synthetic.c2w[:8, :3, 2]).contiguous()
+    rgb = {}
+    for name, scene, scale in (("reference", synthetic, 1.0), ("small", scaled, 1.0 / 3.0)):
+        settings = choose_render_settings(scene)
+        torch.manual_seed(0)  # the same weights: the field sees box-normalised points either way
+        field = make_field("radiance", "hash", aabb=list(settings.scene_aabb), density_bias=settings.density_bias,
+                           log2_hashmap_size=12, finest_resolution=64)
+        grid = OccupancyGrid(settings.grid_aabb, 16, 1)
+        grid.binary.fill_(True)
+        grid.bitfield.copy_(pack_bitfield(grid.binary.view(-1)))
+        with torch.no_grad():
+            rgb[name] = render_rays(field, grid, origins * scale, directions, torch.ones(3),
+                                    render_step_size=settings.render_step_size).rgb
+    assert not torch.allclose(rgb["reference"], torch.ones(3), atol=0.05)  # the rays see the field, not the background
+    torch.testing.assert_close(rgb["small"], rgb["reference"], atol=2e-3, rtol=0)

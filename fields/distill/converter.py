@@ -65,7 +65,9 @@ class Distiller:
         self.checkpoint_path = self.run_folder.checkpoint
 
         aabb = [float(v) for v in self.teacher.aabb.tolist()]
-        self.student = make_field("radiance", c.to, aabb=aabb, **c.field_options).to(self.device)
+        # The teacher's density bias carries the scene's length scale (fields.render.scene_settings).
+        student_options = {"density_bias": self.teacher.density_bias, **c.field_options}
+        self.student = make_field("radiance", c.to, aabb=aabb, **student_options).to(self.device)
         self.inherited_color_head = c.inherit_color_head and self._inherit_color_head()
         self.optimizer = make_optimizer(self.student, c.lr or type(self.student.backbone).default_lr("radiance"),
                                         WEIGHT_DECAY)

@@ -92,6 +92,7 @@ class NerfTrainer:
         self.target_samples = config.target_samples or (1 << 18 if self.device.type == "cuda" else 1 << 16)
         aabb = list(self.render_settings.scene_aabb)
         self.fresh, field_options = None, method_field_options("radiance", config)
+        field_options["density_bias"] = self.render_settings.density_bias  # the scene's length scale
         if config.init == "fresh" and config.resume:  # a resumed run keeps the value selected at its start
             field_options |= self._selected_options()
         elif config.init == "fresh":
