@@ -4,7 +4,9 @@ Intrinsics: shared at the top level and/or per frame (a frame's values win): foc
 (pixels), ``camera_angle_x``/``camera_angle_y`` (radians) or ``x_fov``/``y_fov`` (degrees), in that order of
 preference; with only one axis given, the other uses the same focal length. Principal point ``cx``/``cy`` (pixels,
 default: the image centre); ``w``/``h`` (must match the image files). Lens distortion ``k1 k2 p1 p2`` (OpenCV's
-Brown-Conrady model on normalised image coordinates, y down); rays are undistorted, images are left as they are.
+Brown-Conrady model on normalised image coordinates, y down), or for a fisheye camera (``camera_model``
+``OPENCV_FISHEYE``, or instant-ngp's ``is_fisheye``) ``k1 k2 k3 k4`` of OpenCV's fisheye model
+(:mod:`fields.datasets.rays`); rays are undistorted, images are left as they are.
 
 World space. instant-ngp does not use the JSON's coordinates as they are; its loader maps each camera-to-world
 matrix [R | t] (OpenGL camera axes, as colmap2nerf writes them) into "ngp space" (our reading of instant-ngp's
@@ -27,7 +29,8 @@ camera ray R·diag(1, -1, -1)·(x, y, 1) equals ours R·(x, -y, -1). ``SceneData
 a 4x4 similarity transform, to map results back to the capture's own coordinates.
 
 nerfstudio-style files (``apps/process_data.py`` writes them) may add ``camera_model`` (``OPENCV``, ``PINHOLE``,
-``SIMPLE_PINHOLE``, ``SIMPLE_RADIAL``, ``RADIAL`` load; fisheye and panoramic models are refused with a clear error)
+``SIMPLE_PINHOLE``, ``SIMPLE_RADIAL``, ``RADIAL``, ``OPENCV_FISHEYE`` load; other fisheye and panoramic models are
+refused with a clear error)
 and ``applied_transform`` (3x4: the similarity that took the capture's own coordinates, e.g. COLMAP's, to the
 file's; checked, and kept in the file to map results further back). ``source_to_world`` maps the file's
 coordinates, in which the poses and a ``sparse_pc.ply`` beside it are written.
@@ -70,6 +73,7 @@ NGP_KEYS = frozenset(
 _UNSUPPORTED_LENSES = ("ftheta_p0", "latlong", "equirectangular")
 # nerfstudio camera models that are pinhole cameras with (at most) OpenCV's k1 k2 p1 p2 distortion
 _PINHOLE_MODELS = ("OPENCV", "PINHOLE", "SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL")
+_FISHEYE_MODEL = "OPENCV_FISHEYE"  # OpenCV's fisheye model, k1 k2 k3 k4
 _SPLIT_LISTS = {"train": "train_filenames", "val": "val_filenames", "test": "test_filenames"}
 
 
@@ -94,10 +98,11 @@ def load_ngp(
         frames = _holdout(frames, split, holdout_every, json_path)
     scale, offset = _scale_and_offset(content, json_path)
     _check_lens_supported(content, json_path)
+    fisheye = _is_fisheye(content)
     paths = [resolve_image(json_path.parent, frame["file_path"], json_path) for frame in frames]
     images, (width, height), has_alpha, downscale = load_images(paths, downscale, json_path, False, device, cache_dir)
 
-    cameras = [_frame_camera(content, frame, width, height, json_path, i) for i, frame in enumerate(frames)]
+    cameras = [_frame_camera(content, frame, width, height, json_path, i, fisheye) for i, frame in enumerate(frames)]
     intrinsics = torch.tensor([c[0] for c in cameras], dtype=torch.float64) / downscale
     distortion = torch.tensor([c[1] for c in cameras], dtype=torch.float32)
     source_to_world = _source_to_world(scale, offset)
@@ -119,7 +124,8 @@ def load_ngp(
         near=NEAR,
         far=_far_hint(c2w[:, :3, 3], aabb.double().numpy()),
         image_paths=paths,
-        distortion=distortion if bool(distortion.any()) else None,
+        distortion=distortion if fisheye or bool(distortion.any()) else None,
+        fisheye=fisheye,
         split=split,
         source_format="ngp",
         has_alpha=has_alpha,
@@ -219,11 +225,15 @@ def _source_to_world(scale: float, offset: np.ndarray) -> np.ndarray:
 
 
 def _frame_camera(
-    content: dict, frame: dict, width: int, height: int, json_path: Path, index: int
+    content: dict, frame: dict, width: int, height: int, json_path: Path, index: int, fisheye: bool
 ) -> tuple[list[float], list[float]]:
-    """([fx, fy, cx, cy], [k1, k2, p1, p2]) of one frame, in pixels of the full-resolution image."""
+    """([fx, fy, cx, cy], [k1, k2, p1, p2] or with ``fisheye`` [k1, k2, k3, k4]) of one frame, in pixels of the
+    full-resolution image."""
     where = f" (frame {index}, '{frame['file_path']}')"
     _check_lens_supported(frame, json_path)
+    if _is_fisheye({**content, **frame}) != fisheye:
+        raise SceneFormatError(f"{json_path}{where}: fisheye and pinhole cameras are mixed in one file; process the "
+                               "two kinds of images as separate captures")
     for key, actual in (("w", width), ("h", height)):
         declared = frame.get(key, content.get(key))
         if declared is not None and declared != actual:
@@ -240,7 +250,8 @@ def _frame_camera(
     merged = {**content, **frame}
     cx = number(merged, "cx", json_path, where) if "cx" in merged else 0.5 * width
     cy = number(merged, "cy", json_path, where) if "cy" in merged else 0.5 * height
-    lens = [number(merged, k, json_path, where) if k in merged else 0.0 for k in ("k1", "k2", "p1", "p2")]
+    keys = ("k1", "k2", "k3", "k4") if fisheye else ("k1", "k2", "p1", "p2")
+    lens = [number(merged, k, json_path, where) if k in merged else 0.0 for k in keys]
     return [focal[0], focal[1], cx, cy], lens
 
 
@@ -260,18 +271,26 @@ def _focal_lengths(container: dict, width: int, height: int, json_path: Path) ->
     return (fx if fx is not None else fy), (fy if fy is not None else fx)
 
 
+def _is_fisheye(container: dict) -> bool:
+    return container.get("camera_model") == _FISHEYE_MODEL or bool(container.get("is_fisheye"))
+
+
 def _check_lens_supported(container: dict, json_path: Path) -> None:
     model = container.get("camera_model")
-    if model is not None and model not in _PINHOLE_MODELS:
+    supported = (*_PINHOLE_MODELS, _FISHEYE_MODEL)
+    if model is not None and model not in supported:
         raise SceneFormatError(
-            f"{json_path}: camera_model {model!r} is not supported; supported: {', '.join(_PINHOLE_MODELS)} "
-            "(pinhole with k1 k2 p1 p2 distortion). Undistort the images first (e.g. with COLMAP's image "
-            "undistorter) or reprocess the capture with --camera-model OPENCV.")
-    if container.get("is_fisheye") or any(key in container for key in _UNSUPPORTED_LENSES):
+            f"{json_path}: camera_model {model!r} is not supported; supported: {', '.join(supported)} "
+            "(pinhole with k1 k2 p1 p2 distortion, OpenCV's fisheye with k1 k2 k3 k4). Undistort the images first "
+            "(e.g. with COLMAP's image undistorter) or reprocess the capture with --camera-model OPENCV.")
+    if any(key in container for key in _UNSUPPORTED_LENSES):
         raise SceneFormatError(
-            f"{json_path}: only pinhole cameras with OpenCV distortion (k1, k2, p1, p2) are supported; this file "
-            "uses a fisheye / f-theta / panoramic camera model. Undistort the images first (e.g. with COLMAP)."
+            f"{json_path}: only pinhole cameras (OpenCV distortion k1, k2, p1, p2) and OpenCV's fisheye model are "
+            "supported; this file uses an f-theta / panoramic camera model. Undistort the images first (e.g. with "
+            "COLMAP)."
         )
+    if _is_fisheye(container):
+        return
     ignored = [key for key in ("k3", "k4") if container.get(key)]
     if ignored:
         warnings.warn(

@@ -4,6 +4,11 @@ Convention (docs/design.md): ``c2w`` is camera-to-world with OpenGL camera axes 
 ``(u, v)`` has ``u`` to the right and ``v`` down from the top-left image corner, so the pixel in row ``r``,
 column ``c`` has its centre at ``(c + 0.5, r + 0.5)``. The camera-space direction of a pixel is
 ``((u - cx) / fx, -(v - cy) / fy, -1)`` once the normalised coordinates are undistorted.
+
+Two lens models, both OpenCV's (and COLMAP's), with four coefficients each: the pinhole camera with Brown-Conrady
+distortion (``k1 k2 p1 p2``), and the fisheye camera (``k1 k2 k3 k4``, OPENCV_FISHEYE), where a ray at angle
+``theta`` from the optical axis lands at distance ``theta * (1 + k1 theta^2 + k2 theta^4 + k3 theta^6 + k4 theta^8)``
+from the principal point in normalised coordinates, so that it sees up to and beyond 90 degrees off axis.
 """
 from __future__ import annotations
 
@@ -53,29 +58,54 @@ def undistort(
     return x, y
 
 
+def fisheye_angle(theta_d: torch.Tensor, coeffs: torch.Tensor, iterations: int = UNDISTORT_ITERATIONS
+                  ) -> torch.Tensor:
+    """The angle ``theta`` off the optical axis of a fisheye ray that lands at normalised distance ``theta_d``:
+    inverts ``theta_d = theta (1 + k1 theta^2 + k2 theta^4 + k3 theta^6 + k4 theta^8)`` by Newton's method;
+    ``coeffs`` [..., 4] = k1 k2 k3 k4."""
+    k1, k2, k3, k4 = coeffs.unbind(-1)
+    theta = theta_d.clone()
+    for _ in range(iterations):
+        t2 = theta * theta
+        residual = theta * (1.0 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4)))) - theta_d
+        slope = 1.0 + t2 * (3.0 * k1 + t2 * (5.0 * k2 + t2 * (7.0 * k3 + t2 * 9.0 * k4)))
+        theta = theta - torch.where(slope.abs() > 1e-12, residual / slope, torch.zeros_like(theta))
+    return theta
+
+
 def generate_rays(
     c2w: torch.Tensor,
     intrinsics: torch.Tensor,
     pixels: torch.Tensor,
     distortion: torch.Tensor | None = None,
+    fisheye: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """World-space rays through ``pixels``.
 
     ``c2w`` [B, 4, 4] (or [B, 3, 4]), ``intrinsics`` [B, 4] (fx, fy, cx, cy), ``pixels`` [B, 2] float (u, v) pixel
-    coordinates, including the +0.5 centre offset the caller chooses, ``distortion`` [B, 4] (k1, k2, p1, p2) or
-    None. A leading dimension of 1 broadcasts. Returns (origins [B, 3], unit directions [B, 3]).
+    coordinates, including the +0.5 centre offset the caller chooses, ``distortion`` [B, 4] (k1, k2, p1, p2; with
+    ``fisheye``, the fisheye model's k1, k2, k3, k4) or None. A leading dimension of 1 broadcasts. Returns (origins
+    [B, 3], unit directions [B, 3]).
     """
     _check_ray_inputs(c2w, intrinsics, pixels, distortion)
-    return camera_to_world(c2w, camera_directions(intrinsics, pixels, distortion))
+    return camera_to_world(c2w, camera_directions(intrinsics, pixels, distortion, fisheye))
 
 
 def camera_directions(
-    intrinsics: torch.Tensor, pixels: torch.Tensor, distortion: torch.Tensor | None = None
+    intrinsics: torch.Tensor, pixels: torch.Tensor, distortion: torch.Tensor | None = None, fisheye: bool = False
 ) -> torch.Tensor:
-    """Camera-space directions [B, 3] (not unit: z = -1) through ``pixels``; arguments as in :func:`generate_rays`."""
+    """Camera-space directions [B, 3] through ``pixels`` (not unit: z = -1 for a pinhole camera; unit for a fisheye
+    one, which also sees sideways and behind); arguments as in :func:`generate_rays`."""
     fx, fy, cx, cy = intrinsics.unbind(-1)
     x = (pixels[:, 0] - cx) / fx
-    y = (pixels[:, 1] - cy) / fy  # normalised coordinates with y down, as the lens model expects
+    y = (pixels[:, 1] - cy) / fy  # normalised coordinates with y down, as the lens models expect
+    if fisheye:
+        theta_d = torch.sqrt(x * x + y * y)
+        coeffs = torch.zeros(4, dtype=x.dtype, device=x.device) if distortion is None else distortion
+        theta = fisheye_angle(theta_d, coeffs)
+        # sin(theta) / theta_d, which tends to 1 on the optical axis
+        scale = torch.where(theta_d > 1e-12, torch.sin(theta) / theta_d.clamp_min(1e-12), torch.ones_like(x))
+        return torch.stack([x * scale, -y * scale, -torch.cos(theta)], dim=-1)
     if distortion is not None:
         x, y = undistort(x, y, distortion)
     return torch.stack([x, -y, -torch.ones_like(x)], dim=-1)
@@ -123,9 +153,9 @@ def image_rays(scene: SceneData, index: int, device=None) -> tuple[torch.Tensor,
     """Rays through the centres of every pixel of image ``index``: (origins, directions), each [H, W, 3]."""
     pixels = pixel_grid(scene.width, scene.height, device)
     distortion = None if scene.distortion is None else scene.distortion[index : index + 1].to(device)
-    origins, directions = generate_rays(
-        scene.c2w[index : index + 1].to(device), scene.intrinsics[index : index + 1].to(device), pixels, distortion
-    )
+    origins, directions = generate_rays(scene.c2w[index : index + 1].to(device),
+                                        scene.intrinsics[index : index + 1].to(device), pixels, distortion,
+                                        scene.fisheye)
     return origins.reshape(scene.height, scene.width, 3), directions.reshape(scene.height, scene.width, 3)
 
 
@@ -160,6 +190,7 @@ class RaySampler:
         self.c2w = scene.c2w.to(self.device)
         self.intrinsics = scene.intrinsics.to(self.device)
         self.distortion = None if scene.distortion is None else scene.distortion.to(self.device)
+        self.fisheye = scene.fisheye
         self.jitter = jitter
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.direction_table, self.model_of_image = (None, None) if jitter else self._direction_table()
@@ -172,8 +203,8 @@ class RaySampler:
         pixels = pixel_grid(self.width, self.height, self.device)
         if models.shape[0] * pixels.shape[0] * 3 * 4 > MAX_DIRECTION_TABLE_BYTES:
             return None, None
-        tables = [camera_directions(model[None, :4], pixels, None if self.distortion is None else model[None, 4:])
-                  for model in models]
+        tables = [camera_directions(model[None, :4], pixels, None if self.distortion is None else model[None, 4:],
+                                    self.fisheye) for model in models]
         return torch.cat(tables), model_of_image
 
     def sample(self, batch_size: int) -> RayBatch:
@@ -194,6 +225,7 @@ class RaySampler:
             origins, directions = camera_to_world(self.c2w[image], self.direction_table[row])
         else:
             distortion = None if self.distortion is None else self.distortion[image]
-            origins, directions = generate_rays(self.c2w[image], self.intrinsics[image], pixel, distortion)
+            origins, directions = generate_rays(self.c2w[image], self.intrinsics[image], pixel, distortion,
+                                                self.fisheye)
         rgba = self.pixels_rgba[flat].float() / 255.0
         return RayBatch(origins, directions, rgba, image, pixel)

@@ -26,6 +26,7 @@ class SceneData:
     far: float  # hint: no content farther than this
     image_paths: list[Path]
     distortion: torch.Tensor | None = None  # float32 [N, 4]: k1, k2, p1, p2 (OpenCV model); None when all zero
+    fisheye: bool = False  # OpenCV's fisheye model: ``distortion`` then holds its k1, k2, k3, k4 (datasets.rays)
     split: str = "train"
     source_format: str = "blender"  # "blender" or "ngp"
     has_alpha: bool = True  # False when every source image was RGB (alpha is then 255 everywhere)

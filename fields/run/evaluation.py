@@ -92,7 +92,7 @@ class PixelSubset:
                 distortion = None if scene.distortion is None else scene.distortion[view : view + 1].to(device)
                 origins, directions = generate_rays(scene.c2w[view : view + 1].to(device),
                                                     scene.intrinsics[view : view + 1].to(device),
-                                                    pixels.to(device), distortion)
+                                                    pixels.to(device), distortion, scene.fisheye)
                 rgb, _, _ = render_rays_chunked(field, grid, origins, directions,
                                                 torch.full((3,), WHITE, device=device),
                                                 render_step_size=render_step_size, cone_angle=cone_angle)

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from fields.datasets import (
+    RaySampler,
     SceneFormatError,
     detect_format,
     distort,
@@ -14,6 +15,7 @@ from fields.datasets import (
     load_scene,
     undistort,
 )
+from fields.datasets.rays import camera_directions
 
 WIDTH, HEIGHT = 32, 24
 
@@ -178,8 +180,10 @@ def test_declared_size_must_match_the_images(tmp_path):
 
 
 def test_unsupported_lens_and_missing_focal_length(tmp_path):
-    with pytest.raises(SceneFormatError, match="fisheye"):
-        load_scene(_write_ngp_scene(tmp_path / "a", {**SHARED, "is_fisheye": True}), "all")
+    with pytest.raises(SceneFormatError, match="f-theta / panoramic"):
+        load_scene(_write_ngp_scene(tmp_path / "a", {**SHARED, "latlong": True}), "all")
+    with pytest.raises(SceneFormatError, match="EQUIRECTANGULAR.*not supported.*Undistort"):
+        load_scene(_write_ngp_scene(tmp_path / "c", {**SHARED, "camera_model": "EQUIRECTANGULAR"}), "all")
     with pytest.raises(SceneFormatError, match="no focal length"):
         load_scene(_write_ngp_scene(tmp_path / "b", {"cx": 16.0}), "all")
 
@@ -233,5 +237,37 @@ def test_camera_model_and_applied_transform(tmp_path):
     np.testing.assert_allclose(mapped, scene.c2w[:, :3, 3].numpy(), atol=1e-5)
     for model in ("PINHOLE", "SIMPLE_RADIAL"):
         assert load_scene(_write_ngp_scene(tmp_path / model, {**SHARED, "camera_model": model}), "all").num_images
-    with pytest.raises(SceneFormatError, match="OPENCV_FISHEYE.*not supported.*Undistort"):
-        load_scene(_write_ngp_scene(tmp_path / "fisheye", {**SHARED, "camera_model": "OPENCV_FISHEYE"}), "all")
+
+
+def test_fisheye_rays_agree_with_colmaps_fisheye_camera(tmp_path):
+    """OPENCV_FISHEYE frames: each pixel's ray has the direction COLMAP's own camera model gives (pycolmap's
+    cam_from_img, an independent implementation), also far off axis where a pinhole lens could not see."""
+    pycolmap = pytest.importorskip("pycolmap")
+    lens = {"k1": 0.05, "k2": -0.01, "k3": 0.002, "k4": -0.001}
+    scene = load_scene(_write_ngp_scene(tmp_path, {**SHARED, "camera_model": "OPENCV_FISHEYE", **lens}), "all")
+    assert scene.fisheye and scene.distortion[0].tolist() == pytest.approx(list(lens.values()))
+    fx, fy, cx, cy = scene.intrinsics[0].tolist()
+    camera = pycolmap.Camera(model="OPENCV_FISHEYE", width=scene.width, height=scene.height,
+                             params=[fx, fy, cx, cy, *lens.values()])
+    pixels = torch.tensor([[-20.0, -15.0], [0.5, 0.5], [cx, cy], [31.5, 23.5], [3.0, 20.0], [cx + 0.25, cy - 0.1]],
+                          dtype=torch.float64)  # the first beyond the image: sensors may be larger than the file
+    expected = camera.cam_from_img(pixels.numpy())  # x / z, y / z in OpenCV camera axes (y down, z forward)
+    directions = camera_directions(scene.intrinsics[:1].double(), pixels, scene.distortion[:1].double(), fisheye=True)
+    forward = -directions[:, 2]  # our camera looks down -z with y up
+    got = torch.stack([directions[:, 0] / forward, -directions[:, 1] / forward], dim=-1).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-7)
+    assert np.degrees(np.arctan(np.hypot(*expected[0]))) > 60  # far off axis
+    pinhole = camera_directions(scene.intrinsics[:1].double(), pixels, None)
+    assert not torch.allclose(pinhole[:, :2] / -pinhole[:, 2:], torch.from_numpy(got) * torch.tensor([1.0, -1.0]))
+
+
+def test_a_fisheye_capture_without_coefficients_is_still_fisheye_and_kinds_do_not_mix(tmp_path):
+    scene = load_scene(_write_ngp_scene(tmp_path / "a", {**SHARED, "is_fisheye": True}), "all")
+    assert scene.fisheye and scene.distortion is not None and not scene.distortion.any()  # equidistant, no pinhole
+    sampler = RaySampler(scene)
+    batch = sampler.sample(64)
+    _, expected = generate_rays(scene.c2w[batch.image_indices], scene.intrinsics[batch.image_indices], batch.pixels,
+                                scene.distortion[batch.image_indices], fisheye=True)
+    torch.testing.assert_close(batch.directions, expected)
+    with pytest.raises(SceneFormatError, match="fisheye and pinhole cameras are mixed"):
+        load_scene(_write_ngp_scene(tmp_path / "b", SHARED, {1: {"camera_model": "OPENCV_FISHEYE"}}), "all")
