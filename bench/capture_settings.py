@@ -1,12 +1,13 @@
 """Train on an unbounded capture for the same wall-clock budget with the old fixed render settings and with the
 automatic ones (fields/render/scene_settings.py), side by side.
 
-    python -m bench.capture_settings [--budget 120] [--size 96] [--frames 40] [--scene DIR] [--json FILE]
+    python -m bench.capture_settings [--budget 120 | --steps N] [--size 96] [--frames 40] [--scene DIR] [--json FILE]
 
 The capture is the procedural scene in front of a textured backdrop at 6 units (instant-ngp transforms.json,
 aabb_scale 16, SfM points; fields.datasets.procedural.make_unbounded_capture) unless --scene names another. "fixed"
 is what the trainer did before: one 128^3 grid level over the whole box, step 5e-3, cone angle 0; "auto" is the default
-now. The two trainers take turns step by step, so that both see the same machine load, each on its own clock.
+now. The two trainers take turns step by step, so that both see the same machine load, each on its own clock, until
+each has spent --budget seconds, or (--steps, which a loaded machine cannot skew) taken N steps.
 Reports marched and kept (composited) samples per ray, rays per step, steps, occupied share of the grid and val PSNR
 (every val view, white background).
 """
@@ -30,6 +31,7 @@ SETTINGS = {"fixed": {"grid_levels": 1, "grid_resolution": 128, "render_step_siz
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", type=float, default=120.0, help="training seconds per setting")
+    parser.add_argument("--steps", type=int, default=None, help="train N steps each instead of --budget seconds")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--scene", default=None, help="an instant-ngp capture (default: the procedural one)")
     parser.add_argument("--size", type=int, default=96, help="procedural capture: image side")
@@ -47,9 +49,12 @@ def main() -> None:
             SETTINGS.items()}
         totals = {name: {"marched": 0, "kept": 0, "rays": 0, "counted": 0} for name in trainers}
         wall_start = time.perf_counter()
-        while any(t.elapsed < args.budget for t in trainers.values()):
+        def done(trainer) -> bool:
+            return trainer.step >= args.steps if args.steps else trainer.elapsed >= args.budget
+
+        while not all(done(t) for t in trainers.values()):
             for name, trainer in trainers.items():
-                if trainer.elapsed >= args.budget:
+                if done(trainer):
                     continue
                 start = time.perf_counter()
                 stats = trainer.train_step()
@@ -78,7 +83,7 @@ def main() -> None:
                          "val_views": metrics["views"]})
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     title = (f"unbounded capture ({args.scene or f'procedural, {args.frames} frames of {args.size}px, aabb_scale 16'}"
-             f"), {args.budget:.0f} s each ({device}, turns taken step by step; wall "
+             f"), {f'{args.steps} steps' if args.steps else f'{args.budget:.0f} s'} each ({device}, turns taken step by step; wall "
              f"{time.perf_counter() - wall_start:.0f} s); val PSNR on every val view, white background")
     columns = ["settings", "levels", "cells", "step", "cone", "box_side", "marched_per_ray", "kept_per_ray",
                "rays_per_step", "steps", "train_s", "occupied", "val_psnr", "val_ssim", "val_views"]

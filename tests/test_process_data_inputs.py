@@ -15,7 +15,7 @@ from fields.capture.alignment import pose_errors, umeyama
 from fields.capture.images import import_images, list_images
 from fields.capture.sfm import image_pairs, resolve_matching
 from fields.capture.video import pick_sharpest
-from fields.capture.world import CAMERA_RADIUS, choose_world_frame
+from fields.capture.world import CAMERA_RADIUS, choose_world_frame, scene_box
 from fields.datasets.procedural import look_at
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,3 +180,12 @@ def test_umeyama_and_pose_errors_recover_a_known_similarity():
     assert pose_errors(tilted, true, 2.0).rotation_deg[0] == pytest.approx(math.degrees(0.1), rel=1e-6)
     s, r, t = umeyama(true[:, :3, 3], true[:, :3, 3])
     assert s == pytest.approx(1.0) and np.allclose(r, np.eye(3)) and np.allclose(t, 0.0, atol=1e-12)
+
+
+def test_the_scene_box_keeps_a_thin_part_that_sticks_out_but_not_stray_points():
+    rng = np.random.default_rng(4)
+    body = rng.uniform(-1, 1, (9700, 3))
+    arm = np.c_[rng.uniform(1.0, 1.6, 300), rng.uniform(-0.05, 0.05, (300, 2))]  # 3 % of the points, out to 1.6
+    strays = rng.uniform(20, 40, (50, 3))  # mismatches far away
+    box = scene_box(np.concatenate([body, arm, strays]))
+    assert box[1, 0] >= 1.6 and (box[1] < 3).all() and (box[0] > -1.5).all()
