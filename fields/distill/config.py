@@ -2,13 +2,13 @@
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Optional, Union
 
-from fields.run.options import JsonConfig, check_non_negative, check_positive
+from fields.run.options import RunOptions, ValidationOptions, check_non_negative, check_positive
 
 
 @dataclass
-class ConvertConfig(JsonConfig):
+class ConvertConfig(ValidationOptions, RunOptions):
     checkpoint: Path
     """The teacher: a radiance-field checkpoint (.safetensors) written by train_nerf.py or convert.py."""
     to: str = "mlp"
@@ -33,8 +33,6 @@ class ConvertConfig(JsonConfig):
     scene: Optional[str] = None
     """Scene for --real-views and validation (default: the one the teacher was trained on, if it can be found)."""
     data_root: Optional[Path] = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    seed: int = 0
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
     """Hyperparameters of the student as name value pairs, e.g. --field-options hidden_dim 64; default: the type's
     radiance defaults."""
@@ -78,27 +76,14 @@ class ConvertConfig(JsonConfig):
     hard_point_threshold: float = 1e-3
     """Compositing weight above which a sample is a hard point."""
 
-    log_every: int = 50
-    val_every: Optional[int] = None
-    """Validate every N steps (default: every 2000 steps, or every 120 s under a time budget)."""
-    val_views: int = 3
-    """Number of val views for the periodic validation PSNR (0: none)."""
-    val_pixels: int = 4096
-    """Pixels per view the periodic validation renders (a fixed random subset), so it stays cheap at any size."""
-    save_interval: float = 180.0
-    """Write the student's checkpoint every this many seconds, the most a hard kill can lose (0: only at the end)."""
-    eval_every: int = 10
-    """Final evaluation renders every K-th view of the val split (0 disables it)."""
-    progress: bool = True
-
     def check(self) -> None:
         """Raises ValueError naming the first option out of range."""
         check_positive(self, ["max_steps", "max_time", "lr", "target_samples", "views_per_round", "round_steps",
-                              "hard_ray_pool", "log_every", "val_every", "val_pixels"])
+                              "hard_ray_pool"])
         check_non_negative(self, ["feature_weight", "sigma_weight", "color_weight", "rgb_weight", "feature_decay",
                                   "hard_pose_ratio", "hard_pose_share", "hard_pose_translation", "hard_pose_rotation",
-                                  "hard_ray_ratio", "hard_point_threshold", "val_views", "eval_every",
-                                  "save_interval"])
+                                  "hard_ray_ratio", "hard_point_threshold"])
+        self.check_validation()
 
     def level(self, name: str) -> bool:
         """Whether an active-learning level ("hard_poses", "hard_rays", "hard_points") is on."""
