@@ -58,20 +58,10 @@ OBJECTS = (
 )
 
 
-def make_procedural_scene(
-    out_dir: str | Path,
-    n_train: int = 20,
-    n_val: int = 4,
-    n_test: int = 4,
-    size: int = 64,
-    seed: int = 0,
-    supersample: int = 3,
-) -> Path:
-    """Render the scene to ``out_dir`` in Blender format (transforms_{train,val,test}.json + RGBA PNGs).
-
-    Deterministic for a given ``seed`` (it picks the cameras). Returns ``out_dir``. Splits with zero views are not
-    written.
-    """
+def make_procedural_scene(out_dir: str | Path, n_train: int = 20, n_val: int = 4, n_test: int = 4, size: int = 64,
+                          seed: int = 0, supersample: int = 3) -> Path:
+    """Render the scene to ``out_dir`` in Blender format (transforms_{train,val,test}.json + RGBA PNGs); splits with
+    zero views are not written. Deterministic for a given ``seed`` (it picks the cameras). Returns ``out_dir``."""
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
     views = {"train": _hemisphere_cameras(n_train, rng), "val": _random_cameras(n_val, rng),
