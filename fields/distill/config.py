@@ -4,11 +4,12 @@ from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Optional, Union
 
+from fields.distill.losses import LossWeights, StageSchedule
 from fields.run.options import RunOptions, ValidationOptions, check_non_negative, check_positive
 
 
 @dataclass
-class ConvertConfig(ValidationOptions, RunOptions):
+class ConvertConfig(ValidationOptions, LossWeights, StageSchedule, RunOptions):
     checkpoint: Path
     """The teacher: a radiance-field checkpoint (.safetensors) written by train_nerf.py or convert.py."""
     to: str = "mlp"
@@ -42,17 +43,6 @@ class ConvertConfig(ValidationOptions, RunOptions):
     """Start from the teacher's colour head (every radiance field shares its shape), so that once h matches the
     colours match too. --no-inherit-color-head learns it from scratch, as PVD does."""
 
-    stage1_end: float = 0.07
-    """End of stage 1 (features only), as a fraction of the budget."""
-    stage2_end: float = 0.17
-    """End of stage 2 (adds point-wise density and colour); stage 3 adds the rendered colour."""
-    feature_weight: float = 0.002
-    sigma_weight: float = 0.002
-    color_weight: float = 0.002
-    rgb_weight: float = 1.0
-    feature_decay: float = 0.995
-    """The feature weight is multiplied by this every step."""
-
     target_samples: Optional[int] = None
     """Samples per step the ray batch adapts to (default 2^18 on a GPU, 2^16 on a CPU)."""
     random_background: bool = True
@@ -84,6 +74,7 @@ class ConvertConfig(ValidationOptions, RunOptions):
                                   "hard_pose_ratio", "hard_pose_share", "hard_pose_translation", "hard_pose_rotation",
                                   "hard_ray_ratio", "hard_point_threshold"])
         self.check_validation()
+        self.check_stages()
 
     def level(self, name: str) -> bool:
         """Whether an active-learning level ("hard_poses", "hard_rays", "hard_points") is on."""
