@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch
 from PIL import Image
 
 from fields.datasets.rays import generate_rays, pixel_grid
+from fields.threads import torch_threads
 
 CAMERA_ANGLE_X = 0.6911112070083618  # NeRF-synthetic's field of view
 CAMERA_RADIUS = 4.0
@@ -83,18 +83,8 @@ def make_procedural_scene(out_dir: str | Path, n_train: int = 20, n_val: int = 4
     return out_dir
 
 
-@contextmanager
-def _single_thread():
-    """The per-view tensors are small: intra-op threads cost more than they save (10x on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@_single_thread()
+# The per-view tensors are small: intra-op threads cost more than they save (10x on a loaded 2-core machine).
+@torch_threads(1)
 def render_view(c2w: torch.Tensor, intrinsics: torch.Tensor, width: int, height: int, supersample: int = 3,
                 textured: bool = False, backdrop_radius: float = 0.0) -> torch.Tensor:
     """The scene seen by one camera: float32 [H, W, 4] straight-alpha RGBA, ``supersample``² rays per pixel.

@@ -176,18 +176,11 @@ class Distiller:
     # ----------------------------------------------------------------- bookkeeping
     def meta(self) -> dict:
         """The checkpoint's meta: NerfTrainer's layout (so that every app reads it) plus the teacher."""
-        return {
-            "scene": self.scene_name,
-            "scene_path": str(Path(self.scene_path).resolve()) if self.scene_path else None,
-            "scene_fingerprint": scene_fingerprint(self.scene_path) if self.scene_path else None,
-            "downscale": self.downscale,
-            "step": self.step,
-            "train_seconds": self.elapsed,
-            "n_rays": self.n_rays,
-            "render": self.render,
-            "config": self.config.to_json(),
-            "distilled_from": self.teacher_info,
-        }
+        return {"scene": self.scene_name,
+                "scene_path": str(Path(self.scene_path).resolve()) if self.scene_path else None,
+                "scene_fingerprint": scene_fingerprint(self.scene_path) if self.scene_path else None,
+                "downscale": self.downscale, "step": self.step, "train_seconds": self.elapsed, "n_rays": self.n_rays,
+                "render": self.render, "config": self.config.to_json(), "distilled_from": self.teacher_info}
 
     def save(self) -> None:
         save_training_state(self.checkpoint_path, self.student, self.grid, self.optimizer, self.meta())
