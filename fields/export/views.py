@@ -21,7 +21,7 @@ class RenderedViewsOptions:
     --method tsdf or poisson)."""
 
     views: int = 100
-    """At most this many training views are rendered, evenly picked (meshes: --method tsdf / poisson only)."""
+    """At most this many training views are rendered (evenly picked; by the mesh export only for tsdf and poisson)."""
     downscale: int = 2
     """Render the views this many times smaller than the training images."""
     data_root: Optional[Path] = None
