@@ -2,7 +2,6 @@
 record each result as it arrives and rewrite the tables after each one (so an interrupted grid keeps them)."""
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from itertools import product
@@ -15,6 +14,7 @@ from fields.datasets import SceneNotFoundError, data_roots, find_scene
 from fields.datasets.find import is_scene_dir
 from fields.jobs import check_ray_address, check_settings, run_jobs
 from fields.models import field_types
+from fields.run.folder import atomic_output
 
 SETTINGS_FILE = "grid.json"
 # train_nerf.py options the grid sets itself for every cell
@@ -142,13 +142,7 @@ def _write_tables(output: Path, results: dict, failures: dict, cells: list[Cell]
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Writes through a temporary file and a rename: an interrupted write leaves the previous file whole."""
+    """Through :func:`fields.run.folder.atomic_output`: an interrupted write leaves the previous file whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temporary:
+        temporary.write_text(text)
