@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fields.datasets import composite_background
 from fields.export.camera_path import CameraPath, look_at, save_camera_path
 from fields.render.camera import PinholeCamera
 from fields.viewer.cameras import BrowserView, c2w_from_viser, view_of, viser_from_c2w
@@ -235,9 +236,8 @@ class Viewer:
             if not show:
                 handle.image = None
                 continue
-            rgba = self.cameras.images[index, ::stride, ::stride].float() / 255.0
-            on_white = (rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])) * 255.0
-            handle.image = on_white.round().byte().numpy()
+            on_white = composite_background(self.cameras.images[index, ::stride, ::stride].float() / 255.0, 1.0)
+            handle.image = (on_white * 255.0).round().byte().numpy()
 
     def jump_to_training_camera(self, client, index: int) -> None:
         wxyz, position = viser_from_c2w(self.cameras.c2w[index].numpy())
