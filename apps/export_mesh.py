@@ -14,14 +14,14 @@ import torch
 
 from fields.export import ExportError, export_field_mesh
 from fields.export.open3d_meshing import export_open3d_mesh, require_open3d
-from fields.export.views import training_cameras
+from fields.export.views import RenderedViewsOptions
 from fields.export.writers import MESH_FORMATS, check_output_path
 from fields.run import (RunFolder, check_non_negative, check_positive, checkpoint_path, load_field, resolve_device,
                         run_app, user_errors)
 
 
 @dataclass
-class ExportMeshConfig:
+class ExportMeshConfig(RenderedViewsOptions):
     checkpoint: Path
     """A checkpoint written by apps/train_*.py (the .safetensors file; its .json sits beside it), or its run folder."""
     output: Optional[Path] = None
@@ -42,12 +42,6 @@ class ExportMeshConfig:
     """Vertex colours from the colour head (radiance fields)."""
     skip_empty: bool = True
     """Evaluate the density only in and next to the occupancy grid's occupied cells (--no-skip-empty: everywhere)."""
-    views: int = 100
-    """tsdf / poisson: at most this many training views are rendered."""
-    downscale: int = 2
-    """tsdf / poisson: render the views this many times smaller than the training images."""
-    data_root: Optional[Path] = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 @torch.no_grad()  # rendering only
@@ -77,7 +71,7 @@ def main(config: ExportMeshConfig) -> int:
                               f"checkpoint holds a {field.signal} field (use --method marching-cubes)")
         output = check_output_path(output, MESH_FORMATS)
         require_open3d()  # before rendering anything
-        cameras = training_cameras(meta, field.aabb, config.data_root, config.downscale, config.views)
+        cameras = config.cameras(meta, field.aabb)
         n_vertices, n_faces = export_open3d_mesh(config.method, field, grid, cameras,
                                                  meta["render"]["render_step_size"], output, config.resolution,
                                                  config.min_component_fraction, config.max_faces, config.colors)

@@ -8,35 +8,29 @@ from the depth map (facing the camera); statistical outliers are removed; at mos
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import torch
 
 from fields.export import ExportError
 from fields.export.point_cloud import export_point_cloud
-from fields.export.views import training_cameras
+from fields.export.views import RenderedViewsOptions
 from fields.export.writers import check_output_path
 from fields.run import RunFolder, check_positive, checkpoint_path, load_field, resolve_device, run_app, user_errors
 
 
 @dataclass
-class ExportPointCloudConfig:
+class ExportPointCloudConfig(RenderedViewsOptions):
     checkpoint: Path
     """A radiance-field checkpoint written by apps/train_nerf.py, or its run folder."""
     output: Optional[Path] = None
     """A .ply file (default: <run>/export/points.ply)."""
     num_points: int = 1_000_000
     """At most this many points are written (a random subset when more pixels are opaque)."""
-    views: int = 100
-    """At most this many training views are rendered (evenly picked)."""
-    downscale: int = 2
-    """Render the views this many times smaller than the training images."""
     min_opacity: float = 0.9
     """Pixels rendered less opaque than this give no point."""
     outlier_std: float = 2.0
     """Drop points whose mean distance to their 16 neighbours is this many standard deviations above the mean."""
-    data_root: Optional[Path] = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 @torch.no_grad()  # rendering only
@@ -51,7 +45,7 @@ def main(config: ExportPointCloudConfig) -> int:
             raise ExportError(f"{config.checkpoint} holds a {field.signal} field; point clouds come from rendered "
                               "depth of radiance fields (for an SDF field use apps/export_mesh.py)")
         output = check_output_path(config.output or RunFolder.of(checkpoint).file("export") / "points.ply", (".ply",))
-        cameras = training_cameras(meta, field.aabb, config.data_root, config.downscale, config.views)
+        cameras = config.cameras(meta, field.aabb)
         written, rendered = export_point_cloud(field, grid, cameras, meta["render"]["render_step_size"], output,
                                                config.num_points, config.min_opacity, config.outlier_std)
     print(f"{output}: {written} points ({rendered} opaque pixels in {len(cameras)} views; outliers removed)")

@@ -3,16 +3,14 @@
     python apps/train_image.py --image photo.png --field hash --max-time 60
     python apps/train_image.py --image photo.png --field ffn --holdout-every 2
 """
-from fields.run import run_app, user_errors
+from fields.run import run_app
 from fields.train.config import TrainImageConfig
+from fields.train.fit_trainer import fit_main
 from fields.train.image_trainer import ImageTrainer
 
 
 def main(config: TrainImageConfig) -> int:
-    with user_errors():  # ImageLoadError and bad options are ValueErrors
-        trainer = ImageTrainer(config)
-    trainer.run()
-    return 0
+    return fit_main(ImageTrainer, config)
 
 
 if __name__ == "__main__":

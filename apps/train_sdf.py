@@ -2,16 +2,14 @@
 
     python apps/train_sdf.py --mesh ../shared/data/sdf/bunny.obj --field hash --max-time 60
 """
-from fields.run import run_app, user_errors
+from fields.run import run_app
 from fields.train.config import TrainSdfConfig
+from fields.train.fit_trainer import fit_main
 from fields.train.sdf_trainer import SdfTrainer
 
 
 def main(config: TrainSdfConfig) -> int:
-    with user_errors():  # MeshLoadError and bad options are ValueErrors
-        trainer = SdfTrainer(config)
-    trainer.run()
-    return 0
+    return fit_main(SdfTrainer, config)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ writes the outcomes, so a cluster needs no shared file system. ``function`` and 
 module-level function, or a ``functools.partial`` of one), and ``function`` reports its own failures in its outcome:
 one bad job must not stop the others.
 """
+import json
 import multiprocessing
 import socket
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 Job = TypeVar("Job")
@@ -110,3 +112,18 @@ def _import_ray():
         raise RuntimeError("running on Ray needs the optional dependency ray: pip install 'fields-toolkit[ray]'") \
             from error
     return ray
+
+
+def check_settings(output: Path, settings: dict, file_name: str) -> None:
+    """A resumable batch (a benchmark grid, a tri-plane collection) runs with one set of settings: its first run
+    writes them to ``output/file_name``, and a rerun with others fails, as it would mix incomparable results."""
+    path = output / file_name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=1))
+        return
+    stored = json.loads(path.read_text())
+    changed = sorted(k for k in stored.keys() | settings.keys() if stored.get(k) != settings.get(k))
+    if changed:
+        raise ValueError(f"{output} holds a run with other settings ({', '.join(changed)} differ); use a new "
+                         f"--output or the same settings to resume")

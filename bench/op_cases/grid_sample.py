@@ -1,14 +1,7 @@
 import torch
 
 from bench.op_cases import Case
-from fields.ops.grid_sample import (
-    grid_sample_2d,
-    grid_sample_2d_reference,
-    grid_sample_3d,
-    grid_sample_3d_reference,
-    triplane_sample,
-    triplane_sample_reference,
-)
+from fields.ops import grid_sample
 
 POINTS = 1 << 18
 
@@ -44,20 +37,18 @@ def _op_cases(label, native, reference, grid_shape, coord_dims, width, device):
     ]
 
 
-def _triplane(reduce, align_corners=False):
-    return (
-        lambda g, c: triplane_sample(g, c, align_corners, reduce),
-        lambda g, c: triplane_sample_reference(g, c, align_corners, reduce),
-    )
+def _twins(name, *args):
+    """The native op ``name`` and its ``*_reference``, each called as ``op(grid, coords, *args)``."""
+    native, reference = getattr(grid_sample, name), getattr(grid_sample, name + "_reference")
+    return lambda g, c: native(g, c, *args), lambda g, c: reference(g, c, *args)
 
 
 def cases(device):
     return [
-        *_op_cases("triplane sum 3x32x128^2, 2^18", *_triplane("sum"), (3, 32, 128, 128), 3, 32, device),
-        *_op_cases("triplane concat 3x32x256^2, 2^18", *_triplane("concat"), (3, 32, 256, 256), 3, 96,
-                   device),
-        *_op_cases("grid 2d 32x256^2, 2^18", lambda g, c: grid_sample_2d(g, c, False),
-                   lambda g, c: grid_sample_2d_reference(g, c, False), (32, 256, 256), 2, 32, device),
-        *_op_cases("grid 3d 16x64^3, 2^18", lambda g, c: grid_sample_3d(g, c, True),
-                   lambda g, c: grid_sample_3d_reference(g, c, True), (16, 64, 64, 64), 3, 16, device),
+        *_op_cases("triplane sum 3x32x128^2, 2^18", *_twins("triplane_sample", False, "sum"), (3, 32, 128, 128), 3,
+                   32, device),
+        *_op_cases("triplane concat 3x32x256^2, 2^18", *_twins("triplane_sample", False, "concat"),
+                   (3, 32, 256, 256), 3, 96, device),
+        *_op_cases("grid 2d 32x256^2, 2^18", *_twins("grid_sample_2d", False), (32, 256, 256), 2, 32, device),
+        *_op_cases("grid 3d 16x64^3, 2^18", *_twins("grid_sample_3d", True), (16, 64, 64, 64), 3, 16, device),
     ]

@@ -19,10 +19,6 @@
 #include "fields_core/fused_mlp.h"
 #include "fields_core/torch_checks.h"
 
-#ifdef WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
-
 #if defined(__GNUC__)
 #define FIELDS_ALWAYS_INLINE inline __attribute__((always_inline))
 #else

@@ -9,10 +9,6 @@
 #include "fields_core/grid_sample.h"
 #include "fields_core/torch_checks.h"
 
-#ifdef WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
-
 namespace fields {
 namespace {
 

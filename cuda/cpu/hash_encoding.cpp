@@ -16,10 +16,6 @@
 #include "fields_core/hash_encoding.h"
 #include "fields_core/torch_checks.h"
 
-#ifdef WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
-
 namespace fields {
 namespace {
 

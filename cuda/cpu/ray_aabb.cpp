@@ -7,10 +7,6 @@
 #include "fields_core/ray_aabb.h"
 #include "fields_core/torch_checks.h"
 
-#ifdef WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
-
 namespace fields {
 namespace {
 

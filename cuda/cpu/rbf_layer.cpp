@@ -14,10 +14,6 @@
 #include "fields_core/rbf_layer.h"
 #include "fields_core/torch_checks.h"
 
-#ifdef WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
-
 namespace fields {
 namespace {
 

@@ -5,10 +5,6 @@
 #include "fields_core/sh_encoding.h"
 #include "fields_core/torch_checks.h"
 
-#ifdef WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
-
 namespace fields {
 namespace {
 

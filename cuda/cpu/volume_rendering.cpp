@@ -9,10 +9,6 @@
 #include "fields_core/torch_checks.h"
 #include "fields_core/volume_rendering.h"
 
-#ifdef WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
-#endif
-
 namespace fields {
 namespace {
 

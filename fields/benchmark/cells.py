@@ -71,12 +71,9 @@ def train_command(cell: Cell, settings: CellSettings, resume: bool) -> list[str]
     command = [sys.executable, str(app_path("train-nerf")), "--scene", cell.scene, "--field", cell.field,
                "--seed", str(cell.seed), "--output", str(run_folder(cell, settings)), "--device", settings.device,
                "--no-progress"]
-    if settings.max_steps is not None:
-        command += ["--max-steps", str(settings.max_steps)]
-    if settings.max_time is not None:
-        command += ["--max-time", str(settings.max_time)]
-    if settings.data_root is not None:
-        command += ["--data-root", settings.data_root]
+    for name in ("max_steps", "max_time", "data_root"):
+        if getattr(settings, name) is not None:
+            command += ["--" + name.replace("_", "-"), str(getattr(settings, name))]
     for name, value in settings.train_options:  # a value of several words is several arguments ("10 3")
         command += ["--" + name.replace("_", "-"), *value.split()]
     return command + (["--resume"] if resume else [])

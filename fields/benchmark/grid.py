@@ -2,7 +2,6 @@
 record each result as it arrives and rewrite the tables after each one (so an interrupted grid keeps them)."""
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from itertools import product
@@ -13,8 +12,9 @@ from fields.benchmark.cells import Cell, CellSettings, run_cell
 from fields.benchmark.table import grid_table, markdown_table
 from fields.datasets import SceneNotFoundError, data_roots, find_scene
 from fields.datasets.find import is_scene_dir
-from fields.jobs import check_ray_address, run_jobs
+from fields.jobs import check_ray_address, check_settings, run_jobs
 from fields.models import field_types
+from fields.run.folder import atomic_output
 
 SETTINGS_FILE = "grid.json"
 # train_nerf.py options the grid sets itself for every cell
@@ -90,7 +90,7 @@ def run_grid(settings: GridSettings, progress=partial(print, flush=True)) -> dic
     """Runs the cells of the grid not yet finished in ``settings.cell.output``; returns the table (also written as
     results.json and results.md there)."""
     output = Path(settings.cell.output)
-    _check_settings(output, settings.cell)
+    check_settings(output, _settings(settings.cell), SETTINGS_FILE)
     if settings.cell.threads is None:
         settings = replace(settings, cell=replace(settings.cell, threads=cell_threads(settings)))
     cells = settings.cells()
@@ -128,19 +128,10 @@ def result_path(output: Path, cell: Cell) -> Path:
     return output / "results" / (cell.key + ".json")
 
 
-def _check_settings(output: Path, cell: CellSettings) -> None:
-    """A grid is run with one training setup: cells trained with another budget would not be comparable."""
+def _settings(cell: CellSettings) -> dict:
+    """The training setup of a grid: cells trained with another budget would not be comparable."""
     setup = {k: v for k, v in asdict(cell).items() if k not in ("output", "threads", "data_root")}
-    setup["train_options"] = [list(pair) for pair in setup["train_options"]]
-    path = output / SETTINGS_FILE
-    if path.exists():
-        stored = json.loads(path.read_text())
-        changed = sorted(k for k in setup if stored.get(k) != setup[k])
-        if changed:
-            raise ValueError(f"{output} holds a grid run with other settings ({', '.join(changed)} differ); use a "
-                             f"new --output or the same settings to resume")
-    else:
-        _write_text(path, json.dumps(setup, indent=1))
+    return setup | {"train_options": [list(pair) for pair in setup["train_options"]]}
 
 
 def _write_tables(output: Path, results: dict, failures: dict, cells: list[Cell]) -> dict:
@@ -151,13 +142,7 @@ def _write_tables(output: Path, results: dict, failures: dict, cells: list[Cell]
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Writes through a temporary file and a rename: an interrupted write leaves the previous file whole."""
+    """Through :func:`fields.run.folder.atomic_output`: an interrupted write leaves the previous file whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temporary:
+        temporary.write_text(text)

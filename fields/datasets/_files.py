@@ -6,7 +6,9 @@ import math
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -29,10 +31,8 @@ def read_json(path: Path) -> dict:
     try:
         content = json.loads(text)
     except json.JSONDecodeError as error:
-        raise SceneFormatError(
-            f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}. "
-            "Fix the file (a JSON validator shows the exact spot) or regenerate it."
-        ) from None
+        raise SceneFormatError(f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}. "
+                               "Fix the file (a JSON validator shows the exact spot) or regenerate it.") from None
     if not isinstance(content, dict):
         raise SceneFormatError(f"{path}: expected a JSON object at the top level, got {type(content).__name__}")
     return content
@@ -64,10 +64,8 @@ def pose_matrix(frame: dict, json_path: Path, index: int) -> np.ndarray:
     except (KeyError, TypeError, ValueError):
         matrix = None
     if matrix is None or matrix.shape not in ((4, 4), (3, 4)) or not np.isfinite(matrix).all():
-        raise SceneFormatError(
-            f"{json_path}: frame {index} ('{frame['file_path']}') needs a 'transform_matrix' of 4x4 (or 3x4) "
-            "finite numbers (camera-to-world)"
-        )
+        raise SceneFormatError(f"{json_path}: frame {index} ('{frame['file_path']}') needs a 'transform_matrix' of 4x4 "
+                               "(or 3x4) finite numbers (camera-to-world)")
     if matrix.shape == (3, 4):
         matrix = np.vstack([matrix, [0.0, 0.0, 0.0, 1.0]])
     return matrix
@@ -85,11 +83,9 @@ def resolve_image(base_dir: Path, file_path: str, json_path: Path) -> Path:
             if candidate.is_file():
                 return candidate
             tried.append(candidate)
-    raise SceneFileMissingError(
-        f"Image file not found: {path} (file_path '{file_path}' in {json_path}). Tried: "
-        + ", ".join(str(p) for p in tried)
-        + ". Restore the image or remove its frame from the transforms file."
-    )
+    raise SceneFileMissingError(f"Image file not found: {path} (file_path '{file_path}' in {json_path}). Tried: "
+                                f"{', '.join(map(str, tried))}. Restore the image or remove its frame from the "
+                                "transforms file.")
 
 
 DOWNSCALE_BAND_PIXELS = 1 << 18  # source pixels averaged at once: float temporaries of a few MB, not ~150 MB at 1080p
@@ -124,42 +120,37 @@ def _downscale_band(image: np.ndarray, factor: int) -> np.ndarray:
     return out.permute(1, 2, 0).numpy()
 
 
-def _decode_error(path: Path, error: Exception) -> SceneFormatError:
-    return SceneFormatError(
-        f"Cannot decode image {path}: {error}. The file is corrupt or not an image; "
-        "re-export it or remove its frame from the transforms file."
-    )
+@contextmanager
+def _open_image(path: Path) -> Iterator[Image.Image]:
+    """The image file opened by PIL; a missing or undecodable file (also while reading it) raises the loaders'
+    errors."""
+    try:
+        with Image.open(path) as image:
+            yield image
+    except FileNotFoundError:
+        raise SceneFileMissingError(f"Image file not found: {path}") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise SceneFormatError(f"Cannot decode image {path}: {error}. The file is corrupt or not an image; "
+                               "re-export it or remove its frame from the transforms file.") from None
 
 
 def _image_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image file, read from its header without decoding the pixels."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except FileNotFoundError:
-        raise SceneFileMissingError(f"Image file not found: {path}") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise _decode_error(path, error) from None
+    with _open_image(path) as image:
+        return image.size
 
 
 def _read_rgba(path: Path, downscale: int) -> tuple[np.ndarray, bool]:
     """(RGBA uint8 image downscaled, whether the file carried alpha)."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
-            rgba = np.array(image.convert("RGBA"))  # writable, for torch.from_numpy
-    except FileNotFoundError:
-        raise SceneFileMissingError(f"Image file not found: {path}") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise _decode_error(path, error) from None
+    with _open_image(path) as image:
+        image.load()
+        has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+        rgba = np.array(image.convert("RGBA"))  # writable, for torch.from_numpy
     return downscale_rgba(rgba, downscale), has_alpha
 
 
-def load_images(
-    paths: list[Path], downscale: int | None, json_path: Path, expect_alpha: bool, device: str = "cpu",
-    cache_dir: Path | None = None,
-) -> tuple[torch.Tensor, tuple[int, int], bool, int]:
+def load_images(paths: list[Path], downscale: int | None, json_path: Path, expect_alpha: bool, device: str = "cpu",
+                cache_dir: Path | None = None) -> tuple[torch.Tensor, tuple[int, int], bool, int]:
     """Load ``paths`` as one uint8 [N, H, W, 4] tensor.
 
     Returns (images, original (width, height), has_alpha, downscale used). All images must have the same size.
@@ -186,11 +177,9 @@ def load_images(
                                             lambda out: _decode_into(out, paths, downscale))
     if expect_alpha and any(alpha_flags) and not all(alpha_flags):
         rgb_only = [str(p) for p, flag in zip(paths, alpha_flags) if not flag]
-        warnings.warn(
-            f"{json_path}: {len(rgb_only)} of {len(paths)} images have no alpha channel (e.g. {rgb_only[0]}); "
-            "they are treated as fully opaque (alpha = 1), which is probably not what the others expect.",
-            stacklevel=3,
-        )
+        warnings.warn(f"{json_path}: {len(rgb_only)} of {len(paths)} images have no alpha channel (e.g. "
+                      f"{rgb_only[0]}); they are treated as fully opaque (alpha = 1), which is probably not what the "
+                      "others expect.", stacklevel=3)
     return images, (width, height), any(alpha_flags), downscale
 
 
@@ -212,7 +201,6 @@ def _check_same_size(paths: list[Path], sizes: list[tuple[int, int]], json_path:
     odd = [f"{path} ({w}x{h})" for path, (w, h) in zip(paths, sizes) if (w, h) != first]
     if odd:
         listed = ", ".join(odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
-        raise SceneFormatError(
-            f"{json_path}: images of one split must share one size; {paths[0]} is {first[0]}x{first[1]} but "
-            f"{listed}. Resize them to one resolution (or split them into separate scenes)."
-        )
+        raise SceneFormatError(f"{json_path}: images of one split must share one size; {paths[0]} is "
+                               f"{first[0]}x{first[1]} but {listed}. Resize them to one resolution (or split them "
+                               "into separate scenes).")

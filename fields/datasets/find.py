@@ -20,9 +20,7 @@ HOW_TO_GET_DATA = (
 
 def is_scene_dir(path: Path) -> bool:
     """A directory with a ``transforms.json`` or any ``transforms_{split}.json``."""
-    return path.is_dir() and (
-        (path / "transforms.json").is_file() or any(path.glob("transforms_*.json"))
-    )
+    return path.is_dir() and ((path / "transforms.json").is_file() or any(path.glob("transforms_*.json")))
 
 
 def data_roots(data_root: str | Path | None = None) -> list[Path]:
@@ -36,12 +34,7 @@ def data_roots(data_root: str | Path | None = None) -> list[Path]:
     cwd = Path.cwd()
     candidates += [cwd / "data", REPO_ROOT / "data"]
     candidates += [cwd.parent / "shared" / "data", REPO_ROOT.parent / "shared" / "data"]
-    unique: list[Path] = []
-    for path in candidates:
-        path = path.expanduser().absolute()
-        if path not in unique:
-            unique.append(path)
-    return unique
+    return list(dict.fromkeys(path.expanduser().absolute() for path in candidates))
 
 
 def find_scene(name_or_path: str | Path, data_root: str | Path | None = None) -> Path:
@@ -52,9 +45,7 @@ def find_scene(name_or_path: str | Path, data_root: str | Path | None = None) ->
     ``<root>/nerf_synthetic/<name>``. Raises :class:`SceneNotFoundError` naming every place searched.
     """
     direct = Path(name_or_path).expanduser()
-    if direct.is_file() and direct.suffix == ".json":
-        return direct.absolute()
-    if is_scene_dir(direct):
+    if (direct.is_file() and direct.suffix == ".json") or is_scene_dir(direct):
         return direct.absolute()
 
     if data_root is not None and not Path(data_root).expanduser().is_dir():
@@ -68,9 +59,8 @@ def find_scene(name_or_path: str | Path, data_root: str | Path | None = None) ->
                 return candidate
             note = "exists but has no transforms*.json" if candidate.is_dir() else "missing"
             searched.append(f"{candidate} ({note})")
-    raise SceneNotFoundError(
-        f"Scene '{name_or_path}' not found. Searched:\n  " + "\n  ".join(searched) + "\n" + HOW_TO_GET_DATA
-    )
+    raise SceneNotFoundError(f"Scene '{name_or_path}' not found. Searched:\n  " + "\n  ".join(searched) + "\n"
+                             + HOW_TO_GET_DATA)
 
 
 def _candidates(root: Path, name: str) -> list[Path]:

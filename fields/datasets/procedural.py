@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch
 from PIL import Image
 
 from fields.datasets.rays import generate_rays, pixel_grid
+from fields.threads import torch_threads
 
 CAMERA_ANGLE_X = 0.6911112070083618  # NeRF-synthetic's field of view
 CAMERA_RADIUS = 4.0
@@ -58,20 +58,10 @@ OBJECTS = (
 )
 
 
-def make_procedural_scene(
-    out_dir: str | Path,
-    n_train: int = 20,
-    n_val: int = 4,
-    n_test: int = 4,
-    size: int = 64,
-    seed: int = 0,
-    supersample: int = 3,
-) -> Path:
-    """Render the scene to ``out_dir`` in Blender format (transforms_{train,val,test}.json + RGBA PNGs).
-
-    Deterministic for a given ``seed`` (it picks the cameras). Returns ``out_dir``. Splits with zero views are not
-    written.
-    """
+def make_procedural_scene(out_dir: str | Path, n_train: int = 20, n_val: int = 4, n_test: int = 4, size: int = 64,
+                          seed: int = 0, supersample: int = 3) -> Path:
+    """Render the scene to ``out_dir`` in Blender format (transforms_{train,val,test}.json + RGBA PNGs); splits with
+    zero views are not written. Deterministic for a given ``seed`` (it picks the cameras). Returns ``out_dir``."""
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
     views = {"train": _hemisphere_cameras(n_train, rng), "val": _random_cameras(n_val, rng),
@@ -93,18 +83,8 @@ def make_procedural_scene(
     return out_dir
 
 
-@contextmanager
-def _single_thread():
-    """The per-view tensors are small: intra-op threads cost more than they save (10x on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@_single_thread()
+# The per-view tensors are small: intra-op threads cost more than they save (10x on a loaded 2-core machine).
+@torch_threads(1)
 def render_view(c2w: torch.Tensor, intrinsics: torch.Tensor, width: int, height: int, supersample: int = 3,
                 textured: bool = False, backdrop_radius: float = 0.0) -> torch.Tensor:
     """The scene seen by one camera: float32 [H, W, 4] straight-alpha RGBA, ``supersample``² rays per pixel.
@@ -132,19 +112,14 @@ def shade(origins: torch.Tensor, directions: torch.Tensor, textured: bool = Fals
     nearest = torch.full(origins.shape[1:], math.inf)
     normal = torch.zeros_like(origins)
     albedo = torch.zeros_like(origins)
-    for obj in OBJECTS:
-        intersect = _intersect_sphere if isinstance(obj, Sphere) else _intersect_box
-        t, n = intersect(origins, directions, obj)
-        closer = t < nearest
-        nearest = torch.where(closer, t, nearest)
-        normal = torch.where(closer, n, normal)
-        albedo = torch.where(closer, torch.tensor(obj.colour)[:, None], albedo)
+    surfaces = [(*_intersect(origins, directions, obj), obj.colour) for obj in OBJECTS]
     if textured:
-        t, n = _intersect_floor(origins, directions)
+        surfaces.append((*_intersect_floor(origins, directions), FLOOR_COLOUR))
+    for t, n, colour in surfaces:
         closer = t < nearest
         nearest = torch.where(closer, t, nearest)
         normal = torch.where(closer, n, normal)
-        albedo = torch.where(closer, torch.tensor(FLOOR_COLOUR)[:, None], albedo)
+        albedo = torch.where(closer, torch.tensor(colour)[:, None], albedo)
     hit = torch.isfinite(nearest)
     light = torch.tensor(LIGHT_DIRECTION) / torch.tensor(LIGHT_DIRECTION).norm()
     lambert = (normal * light[:, None]).sum(0).clamp_min(0.0)
@@ -166,6 +141,10 @@ def solid_texture(points: torch.Tensor) -> torch.Tensor:
     phases = 2.0 * math.pi * torch.rand(TEXTURE_WAVES, generator=waves)
     wave_sum = torch.sin(2.0 * math.pi * frequencies[:, None] * (directions @ points) + phases[:, None]).sum(0)
     return 0.55 + 0.45 * torch.tanh(2.0 * wave_sum / math.sqrt(TEXTURE_WAVES))
+
+
+def _intersect(origins, directions, obj: Sphere | Box) -> tuple[torch.Tensor, torch.Tensor]:
+    return (_intersect_sphere if isinstance(obj, Sphere) else _intersect_box)(origins, directions, obj)
 
 
 def _intersect_sphere(origins, directions, sphere: Sphere) -> tuple[torch.Tensor, torch.Tensor]:
@@ -210,14 +189,13 @@ def _intersect_box(origins, directions, box: Box) -> tuple[torch.Tensor, torch.T
 
 
 def look_at(position: np.ndarray, target=(0.0, 0.0, 0.0), up=(0.0, 0.0, 1.0)) -> np.ndarray:
-    """Camera-to-world [4, 4] (OpenGL axes) of a camera at ``position`` looking at ``target``."""
+    """Camera-to-world [4, 4] (OpenGL axes: looks down -Z, +Y up in the image) at ``position`` facing ``target``."""
     forward = np.asarray(target, dtype=np.float64) - position
     forward /= np.linalg.norm(forward)
     right = np.cross(forward, up)
     right /= np.linalg.norm(right)
-    true_up = np.cross(right, forward)
     pose = np.eye(4)
-    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, true_up, -forward, position
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, np.cross(right, forward), -forward, position
     return pose
 
 
@@ -299,8 +277,7 @@ def _first_hit(origins: torch.Tensor, directions: torch.Tensor, backdrop_radius:
     """Points [B, 3] where rays first meet an object, else the backdrop."""
     distance = torch.full(origins.shape[:1], math.inf)
     for obj in OBJECTS:
-        intersect = _intersect_sphere if isinstance(obj, Sphere) else _intersect_box
-        distance = torch.minimum(distance, intersect(origins.T.contiguous(), directions.T.contiguous(), obj)[0])
+        distance = torch.minimum(distance, _intersect(origins.T.contiguous(), directions.T.contiguous(), obj)[0])
     b = (origins * directions).sum(-1)
     far = -b + (b * b - ((origins * origins).sum(-1) - backdrop_radius**2)).clamp_min(0.0).sqrt()
     return origins + directions * torch.where(torch.isfinite(distance), distance, far)[:, None]

@@ -47,9 +47,8 @@ class SceneData:
             expected["source_to_world"] = (self.source_to_world, (4, 4), torch.float32)
         for name, (tensor, shape, dtype) in expected.items():
             if tuple(tensor.shape) != shape or tensor.dtype != dtype:
-                raise ValueError(
-                    f"SceneData.{name}: expected {dtype} {list(shape)}, got {tensor.dtype} {list(tensor.shape)}"
-                )
+                raise ValueError(f"SceneData.{name}: expected {dtype} {list(shape)}, got {tensor.dtype} "
+                                 f"{list(tensor.shape)}")
         if len(self.image_paths) != n:
             raise ValueError(f"SceneData: {len(self.image_paths)} image paths for {n} images")
 

@@ -2,13 +2,14 @@
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Optional, Union
 
-from fields.run.options import JsonConfig, check_non_negative, check_positive
+from fields.distill.losses import LossWeights, StageSchedule
+from fields.run.options import RunOptions, ValidationOptions, check_non_negative, check_positive
 
 
 @dataclass
-class ConvertConfig(JsonConfig):
+class ConvertConfig(ValidationOptions, LossWeights, StageSchedule, RunOptions):
     checkpoint: Path
     """The teacher: a radiance-field checkpoint (.safetensors) written by train_nerf.py or convert.py."""
     to: str = "mlp"
@@ -33,8 +34,6 @@ class ConvertConfig(JsonConfig):
     scene: Optional[str] = None
     """Scene for --real-views and validation (default: the one the teacher was trained on, if it can be found)."""
     data_root: Optional[Path] = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    seed: int = 0
     field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
     """Hyperparameters of the student as name value pairs, e.g. --field-options hidden_dim 64; default: the type's
     radiance defaults."""
@@ -43,17 +42,6 @@ class ConvertConfig(JsonConfig):
     inherit_color_head: bool = True
     """Start from the teacher's colour head (every radiance field shares its shape), so that once h matches the
     colours match too. --no-inherit-color-head learns it from scratch, as PVD does."""
-
-    stage1_end: float = 0.07
-    """End of stage 1 (features only), as a fraction of the budget."""
-    stage2_end: float = 0.17
-    """End of stage 2 (adds point-wise density and colour); stage 3 adds the rendered colour."""
-    feature_weight: float = 0.002
-    sigma_weight: float = 0.002
-    color_weight: float = 0.002
-    rgb_weight: float = 1.0
-    feature_decay: float = 0.995
-    """The feature weight is multiplied by this every step."""
 
     target_samples: Optional[int] = None
     """Samples per step the ray batch adapts to (default 2^18 on a GPU, 2^16 on a CPU)."""
@@ -78,27 +66,15 @@ class ConvertConfig(JsonConfig):
     hard_point_threshold: float = 1e-3
     """Compositing weight above which a sample is a hard point."""
 
-    log_every: int = 50
-    val_every: Optional[int] = None
-    """Validate every N steps (default: every 2000 steps, or every 120 s under a time budget)."""
-    val_views: int = 3
-    """Number of val views for the periodic validation PSNR (0: none)."""
-    val_pixels: int = 4096
-    """Pixels per view the periodic validation renders (a fixed random subset), so it stays cheap at any size."""
-    save_interval: float = 180.0
-    """Write the student's checkpoint every this many seconds, the most a hard kill can lose (0: only at the end)."""
-    eval_every: int = 10
-    """Final evaluation renders every K-th view of the val split (0 disables it)."""
-    progress: bool = True
-
     def check(self) -> None:
         """Raises ValueError naming the first option out of range."""
         check_positive(self, ["max_steps", "max_time", "lr", "target_samples", "views_per_round", "round_steps",
-                              "hard_ray_pool", "log_every", "val_every", "val_pixels"])
+                              "hard_ray_pool"])
         check_non_negative(self, ["feature_weight", "sigma_weight", "color_weight", "rgb_weight", "feature_decay",
                                   "hard_pose_ratio", "hard_pose_share", "hard_pose_translation", "hard_pose_rotation",
-                                  "hard_ray_ratio", "hard_point_threshold", "val_views", "eval_every",
-                                  "save_interval"])
+                                  "hard_ray_ratio", "hard_point_threshold"])
+        self.check_validation()
+        self.check_stages()
 
     def level(self, name: str) -> bool:
         """Whether an active-learning level ("hard_poses", "hard_rays", "hard_points") is on."""

@@ -15,7 +15,7 @@ import torch
 from fields.datasets import SceneData, load_scene
 from fields.distill.active import HardRayPool, PoseErrors, hard_poses, significant_points
 from fields.distill.config import ConvertConfig
-from fields.distill.losses import LossWeights, StageSchedule, distillation_loss
+from fields.distill.losses import distillation_loss
 from fields.distill.poses import Orbit, Views
 from fields.distill.render import SharedSamples, render_at
 from fields.distill.teacher import ConvertError, check_target_type, load_teacher, teacher_record, teacher_scene
@@ -72,8 +72,6 @@ class Distiller:
         self.optimizer = make_optimizer(self.student, c.lr or type(self.student.backbone).default_lr("radiance"),
                                         WEIGHT_DECAY)
 
-        self.stages = StageSchedule(c.stage1_end, c.stage2_end)
-        self.weights = LossWeights(c.rgb_weight, c.feature_weight, c.sigma_weight, c.color_weight, c.feature_decay)
         self.budget = Budget.default(c.max_steps, c.max_time, self.device)
         self.cadence = Cadence(c.log_every, c.val_every, save_every=None, save_interval=c.save_interval or None)
         self.val_pixels = (PixelSubset(self.val_data, c.val_views, c.val_pixels, seed=c.seed)
@@ -142,7 +140,7 @@ class Distiller:
         if self.step % c.round_steps == 0:
             self._new_round()
         progress = self.budget.progress(self.step, self.elapsed)
-        stage = self.stages.stage(progress)
+        stage = self.config.stage(progress)
         set_lr(self.optimizer, step_decay(self.step, progress, WARMUP_STEPS))
         self.student.train()
 
@@ -157,7 +155,7 @@ class Distiller:
         student = render_at(self.student, shared, background)
         points = (significant_points(student.weights, teacher.weights, c.hard_point_threshold)
                   if c.level("hard_points") else None)
-        loss, terms = distillation_loss(stage, self.step - 1, student, teacher, self.weights, points)
+        loss, terms = distillation_loss(stage, self.step - 1, student, teacher, self.config, points)
         self.optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             return {"bad": True}
@@ -180,18 +178,11 @@ class Distiller:
     # ----------------------------------------------------------------- bookkeeping
     def meta(self) -> dict:
         """The checkpoint's meta: NerfTrainer's layout (so that every app reads it) plus the teacher."""
-        return {
-            "scene": self.scene_name,
-            "scene_path": str(Path(self.scene_path).resolve()) if self.scene_path else None,
-            "scene_fingerprint": scene_fingerprint(self.scene_path) if self.scene_path else None,
-            "downscale": self.downscale,
-            "step": self.step,
-            "train_seconds": self.elapsed,
-            "n_rays": self.n_rays,
-            "render": self.render,
-            "config": self.config.to_json(),
-            "distilled_from": self.teacher_info,
-        }
+        return {"scene": self.scene_name,
+                "scene_path": str(Path(self.scene_path).resolve()) if self.scene_path else None,
+                "scene_fingerprint": scene_fingerprint(self.scene_path) if self.scene_path else None,
+                "downscale": self.downscale, "step": self.step, "train_seconds": self.elapsed, "n_rays": self.n_rays,
+                "render": self.render, "config": self.config.to_json(), "distilled_from": self.teacher_info}
 
     def save(self) -> None:
         save_training_state(self.checkpoint_path, self.student, self.grid, self.optimizer, self.meta())

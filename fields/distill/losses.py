@@ -12,14 +12,17 @@ import torch
 RAW_DENSITY_RANGE = (-2.0, 7.0)  # PVD clips raw density to this range before exp, in teacher and student alike
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StageSchedule:
-    """Stage boundaries as fractions of the budget (PVD: 2000 and 5000 of 30000 iterations)."""
+    """Stage boundaries as fractions of the budget (PVD: 2000 and 5000 of 30000 iterations); options of the
+    converter."""
 
     stage1_end: float = 0.07
+    """End of stage 1 (features only), as a fraction of the budget."""
     stage2_end: float = 0.17
+    """End of stage 2 (adds point-wise density and colour); stage 3 adds the rendered colour."""
 
-    def __post_init__(self) -> None:
+    def check_stages(self) -> None:
         if not 0.0 <= self.stage1_end <= self.stage2_end <= 1.0:
             raise ValueError(f"stage boundaries must satisfy 0 <= stage1_end <= stage2_end <= 1, got "
                              f"{self.stage1_end}, {self.stage2_end}")
@@ -30,15 +33,16 @@ class StageSchedule:
         return 2 if progress < self.stage2_end else 3
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LossWeights:
-    """PVD's weights; the feature weight decays by ``feature_decay`` every step."""
+    """PVD's weights of the loss terms; options of the converter."""
 
-    rgb: float = 1.0
-    feature: float = 0.002
-    sigma: float = 0.002
-    color: float = 0.002
+    feature_weight: float = 0.002
+    sigma_weight: float = 0.002
+    color_weight: float = 0.002
+    rgb_weight: float = 1.0
     feature_decay: float = 0.995
+    """The feature weight is multiplied by this every step."""
 
 
 @dataclass
@@ -74,13 +78,13 @@ def distillation_loss(stage: int, step: int, student: PointOutputs, teacher: Poi
     def at_points(t: torch.Tensor) -> torch.Tensor:
         return t if points is None else t[points]
 
-    terms = {"feature": weights.feature * weights.feature_decay**step
+    terms = {"feature": weights.feature_weight * weights.feature_decay**step
              * norm_l2(at_points(comparable_features(student) - comparable_features(teacher)))}
     if stage >= 2:
-        terms["sigma"] = weights.sigma * norm_l2(
+        terms["sigma"] = weights.sigma_weight * norm_l2(
             at_points(clipped_density(student.raw_density) - clipped_density(teacher.raw_density)))
-        terms["color"] = weights.color * norm_l2(at_points(student.point_rgb - teacher.point_rgb))
+        terms["color"] = weights.color_weight * norm_l2(at_points(student.point_rgb - teacher.point_rgb))
     if stage >= 3:
-        terms["rgb"] = weights.rgb * norm_l2(student.ray_rgb - teacher.ray_rgb)
+        terms["rgb"] = weights.rgb_weight * norm_l2(student.ray_rgb - teacher.ray_rgb)
     total = sum(terms.values())
     return total, {name: float(value.detach()) for name, value in terms.items()}

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from fields.datasets.procedural import look_at
 from fields.render.camera import PinholeCamera
 from fields.run.folder import write_json
 
@@ -77,17 +78,6 @@ def load_camera_path(path: Path) -> CameraPath:
     if width < 1 or height < 1 or not cameras:
         raise CameraPathError(f"camera path {path} needs a positive resolution and at least one frame")
     return CameraPath(cameras, fps)
-
-
-def look_at(position: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """Camera-to-world [4, 4] (OpenGL axes: looks down -Z, +Y up in the image) at ``position`` facing ``target``."""
-    forward = target - position
-    forward = forward / np.linalg.norm(forward)
-    right = np.cross(forward, up)
-    right = right / np.linalg.norm(right)
-    pose = np.eye(4)
-    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, np.cross(right, forward), -forward, position
-    return pose
 
 
 def orbit_path(center: Sequence[float], radius: float, frames: int, width: int, height: int,

@@ -46,8 +46,7 @@ def points_from_view(field, grid, camera: PinholeCamera, render_step_size: float
     view = directions.reshape(h, w, 3)[1:-1, 1:-1]
     normals = torch.where((normals * view).sum(-1, keepdim=True) > 0, -normals, normals)  # towards the camera
     colors = (out["rgb"].cpu() / opacity.clamp_min(1e-6)[..., None]).clamp(0.0, 1.0)[1:-1, 1:-1]
-    keep = interior
-    return PointCloud(points[1:-1, 1:-1][keep].numpy(), colors[keep].numpy(), normals[keep].numpy())
+    return PointCloud(points[1:-1, 1:-1][interior].numpy(), colors[interior].numpy(), normals[interior].numpy())
 
 
 def merge(clouds: Iterable[PointCloud]) -> PointCloud:

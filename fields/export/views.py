@@ -2,8 +2,9 @@
 scene cannot be found, cameras spread over a sphere around the field's box."""
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 import torch
@@ -12,6 +13,22 @@ from fields.datasets import SceneFormatError, SceneNotFoundError, load_scene
 from fields.export.camera_path import framing_radius, look_at
 from fields.render.camera import PinholeCamera
 from fields.run.scene import trained_scene
+
+
+@dataclass(kw_only=True)
+class RenderedViewsOptions:
+    """Options of the exports that render the training views (apps/export_pointcloud.py; apps/export_mesh.py with
+    --method tsdf or poisson)."""
+
+    views: int = 100
+    """At most this many training views are rendered (evenly picked; by the mesh export only for tsdf and poisson)."""
+    downscale: int = 2
+    """Render the views this many times smaller than the training images."""
+    data_root: Optional[Path] = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def cameras(self, meta: dict, aabb: torch.Tensor) -> list[PinholeCamera]:
+        return training_cameras(meta, aabb, self.data_root, self.downscale, self.views)
 
 
 def training_cameras(meta: dict, aabb: torch.Tensor, data_root: Optional[Path] = None, downscale: int = 4,

@@ -2,11 +2,12 @@
 target and renaming it into place (an error or Ctrl-C never leaves a partial file), and the mesh and point-cloud
 formats."""
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
+
+from fields.run.folder import atomic_output
 
 MESH_FORMATS = (".ply", ".obj", ".glb")
 
@@ -32,20 +33,6 @@ def check_output_path(path: Path, formats: Sequence[str]) -> Path:
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise ExportError(f"cannot write to {path.parent} (permission denied); choose another --output")
     return path
-
-
-@contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yields a temporary path (same folder and extension) to write; renames it to ``path`` on success and deletes it
-    on any error."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def write_mesh(path: Path, vertices: np.ndarray, faces: np.ndarray, colors: Optional[np.ndarray] = None,

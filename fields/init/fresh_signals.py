@@ -95,6 +95,6 @@ def training_views(scene, count: int, side: int) -> tuple[list, list[torch.Tenso
         fx, fy, cx, cy = scene.intrinsics[i].tolist()
         camera = PinholeCamera(scene.c2w[i], scene.width, scene.height, fx, fy, cx, cy)
         cameras.append(camera.resized(side, side))
-        rgb = composite_background(scene.images[i].float() / 255.0, 1.0)
+        rgb = composite_background(scene.rgba(i), 1.0)
         images.append(resize_to_square(rgb.permute(2, 0, 1), side).permute(1, 2, 0))
     return cameras, images

@@ -40,10 +40,8 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
-    """Atomically write ``tensors`` (any device; saved from CPU copies) and the JSON-serialisable ``meta``.
-
-    Returns the ``.safetensors`` path; the ``.json`` twin sits beside it.
-    """
+    """Atomically write ``tensors`` (any device; saved from CPU copies) and the JSON-serialisable ``meta``; returns
+    the ``.safetensors`` path (the ``.json`` twin sits beside it)."""
     weights_path, meta_path = checkpoint_paths(path)
     meta_text = _meta_to_json(meta)
     cpu_tensors = _prepare_tensors(tensors)
@@ -69,19 +67,16 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if not weights_path.is_file():
         directory = weights_path.parent
         siblings = sorted(p.name for p in directory.glob("*.safetensors")) if directory.is_dir() else []
-        raise FileNotFoundError(
-            f"Checkpoint weights not found: {weights_path}. "
-            + (f"Checkpoints in that directory: {', '.join(siblings)}." if siblings else "No checkpoints there.")
-        )
+        raise FileNotFoundError(f"Checkpoint weights not found: {weights_path}. "
+                                + (f"Checkpoints in that directory: {', '.join(siblings)}." if siblings
+                                   else "No checkpoints there."))
     try:
         with safe_open(str(weights_path), framework="pt", device=str(device)) as weights:
             header = weights.metadata() or {}
             tensors = {name: weights.get_tensor(name) for name in weights.keys()}
     except (SafetensorError, OSError) as error:
-        raise CheckpointError(
-            f"{weights_path} is not a readable safetensors file (truncated or corrupt?): {error}. "
-            "Use an earlier checkpoint or retrain."
-        ) from None
+        raise CheckpointError(f"{weights_path} is not a readable safetensors file (truncated or corrupt?): {error}. "
+                              "Use an earlier checkpoint or retrain.") from None
     return tensors, _read_meta(header, weights_path, meta_path)
 
 
@@ -91,10 +86,8 @@ def _meta_to_json(meta: dict) -> str:
     try:
         return json.dumps(meta, indent=2)
     except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"save_checkpoint: meta must be JSON-serialisable ({error}); convert tensors and arrays to lists or "
-            "numbers first, and put large arrays in `tensors`"
-        ) from None
+        raise TypeError(f"save_checkpoint: meta must be JSON-serialisable ({error}); convert tensors and arrays to "
+                        "lists or numbers first, and put large arrays in `tensors`") from None
 
 
 def _prepare_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -161,11 +154,8 @@ def _read_meta(header: dict, weights_path: Path, meta_path: Path) -> dict:
             raise CheckpointError(f"{weights_path} has no embedded metadata and {meta_path} does not exist")
         return sidecar
     if sidecar is not None and _canonical(sidecar) != _canonical(embedded):
-        warnings.warn(
-            f"{meta_path} differs from the metadata embedded in {weights_path} (interrupted save or hand edit); "
-            "using the embedded copy",
-            stacklevel=3,
-        )
+        warnings.warn(f"{meta_path} differs from the metadata embedded in {weights_path} (interrupted save or hand "
+                      "edit); using the embedded copy", stacklevel=3)
     return embedded
 
 
@@ -177,9 +167,8 @@ def _parse_meta(text: str, source: Path) -> dict:
     try:
         meta = json.loads(text)
     except json.JSONDecodeError as error:
-        raise CheckpointError(
-            f"{source}: invalid checkpoint metadata JSON at line {error.lineno}, column {error.colno}: {error.msg}"
-        ) from None
+        raise CheckpointError(f"{source}: invalid checkpoint metadata JSON at line {error.lineno}, column "
+                              f"{error.colno}: {error.msg}") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{source}: checkpoint metadata must be a JSON object, got {type(meta).__name__}")
     return meta

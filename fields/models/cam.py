@@ -83,8 +83,7 @@ class CoordinateModulation(nn.Module):
             if self.coord_dim == 1:
                 coords = torch.cat([coords, torch.zeros_like(coords)], dim=-1)
             values = grid_sample_2d(grid.contiguous(), coords, True)
-        gamma, beta = values.chunk(2, dim=-1)
-        return gamma, beta
+        return values.chunk(2, dim=-1)
 
     def forward(self, layer: int, pre: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
         """gamma * Norm(pre) + beta for hidden layer ``layer`` (pre-activations [N, C])."""

@@ -21,19 +21,10 @@ def save_training_state(path: Path, field, grid, optimizer, meta: dict) -> None:
     for index, state in optim_state["state"].items():
         for key, value in state.items():
             tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value)
-    meta = {
-        **meta,
-        "format": FORMAT,
-        "field": field.config,
-        "grid": None if grid is None else {"aabb": grid_aabb(grid), "resolution": grid.resolution,
-                                           "levels": grid.levels},
-        "optimizer": {"param_groups": optim_state["param_groups"]},
-    }
-    save_checkpoint(path, {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, meta)
-
-
-def grid_aabb(grid) -> list[float]:
-    return [float(v) for v in grid.aabb.tolist()]
+    grid_meta = None if grid is None else {"aabb": [float(v) for v in grid.aabb.tolist()],
+                                           "resolution": grid.resolution, "levels": grid.levels}
+    save_checkpoint(path, tensors, {**meta, "format": FORMAT, "field": field.config, "grid": grid_meta,
+                                    "optimizer": {"param_groups": optim_state["param_groups"]}})
 
 
 def _with_prefix(tensors: dict, prefix: str) -> dict:

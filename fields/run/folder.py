@@ -13,8 +13,9 @@ import json
 import math
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 CHECKPOINT_NAME = "latest.safetensors"
 
@@ -134,10 +135,22 @@ def finite_json(value):
     return value
 
 
-def write_json(path: Path, content: dict) -> None:
-    """Atomically: a reader sees the old file or the new one, never half of one."""
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yields a temporary path (same folder and extension) to write; renames it to ``path`` on success and deletes it
+    on any error, so a reader sees the old file or the new one, never half of one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(finite_json(content), indent=1))
-    tmp.replace(path)
+    temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, content: dict) -> None:
+    """Atomically (:func:`atomic_output`), creating missing folders."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as temporary:
+        temporary.write_text(json.dumps(finite_json(content), indent=1))

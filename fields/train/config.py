@@ -1,21 +1,56 @@
-"""Options of the radiance-field trainer (also the command line of apps/train_nerf.py, through tyro)."""
+"""Options of the trainers (also the command lines of apps/train_nerf.py, train_image.py and train_sdf.py, through
+tyro)."""
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Literal, Optional, Union
 
-from fields.run.options import JsonConfig, check_non_negative, check_positive
+from fields.run.options import RunOptions, ValidationOptions, check_non_negative, check_positive
+
+
+@dataclass(kw_only=True)
+class FieldOptions(RunOptions):
+    """The field a trainer fits and how it starts, shared by the radiance, image and SDF trainers."""
+
+    field: str = "hash"
+    """Field type (any of fields.models.field_types(): hash, mlp, ffn, siren, finer, ...)."""
+    lr: Optional[float] = None
+    """Adam learning rate (default: the field type's own, 1e-2 for hash)."""
+    field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
+    """Overrides of the field's hyperparameters as name value pairs, e.g. --field-options log2_hashmap_size 17."""
+    init: Literal["default", "fresh"] = "default"
+    """How the field's embedding hyperparameter is set: the type's default, or FreSh (before training, the value
+    whose untrained output spectrum best matches the signal's; siren: first_omega, ffn: sigma, finer: bias_scale,
+    hash: finest_resolution with a high-value table init)."""
+    fresh_candidates: Optional[list[float]] = None
+    """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
+    fresh_seeds: int = 5
+    """Untrained fields per candidate whose distances FreSh averages."""
+    fresh_crop: Optional[int] = None
+    """Spectrum bins FreSh compares (default: the family's, FreSh's README values: 64 for siren, 128 otherwise;
+    halved for radiance fields). FreSh set them for 512-1024 px signals; see BENCHMARKS.md for smaller ones."""
+    cam: bool = False
+    """Coordinate-aware modulation (CAM) of the hidden layers: for radiance fields (any type) of the colour head by
+    the view direction; for images by the pixel, for SDFs by the point through additive xy/xz/yz planes (mlp, ffn,
+    siren, finer)."""
+    cam_resolution: Optional[tuple[int, ...]] = None
+    """CAM grid resolution (default: 10 3, azimuth x elevation, for radiance fields; 32 32 for images; 16 for
+    SDFs)."""
+    quantize: bool = False
+    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
+
+    def check(self) -> None:
+        """Raises ValueError naming the first option out of range."""
+        check_positive(self, ["lr", "fresh_seeds"])
 
 
 @dataclass
-class TrainNerfConfig(JsonConfig):
+class TrainNerfConfig(ValidationOptions, FieldOptions):
     scene: Optional[str] = None
     """Scene name (lego means nerf_synthetic/lego) or a path to a scene folder (default: lego; with --resume, the
     scene the run was trained on)."""
     data_root: Optional[Path] = None
     """Where scenes live; otherwise $FIELDS_DATA_ROOT, ./data, then ../shared/data are searched."""
-    field: str = "hash"
-    """Field type to train (any of fields.models.field_types(): hash, mlp, ffn, siren, finer, ...)."""
     max_steps: Optional[int] = None
     """Step budget (default: 20000 on a GPU; on a CPU the default is a 10-minute budget capped at 20000 steps)."""
     max_time: Optional[float] = None
@@ -23,10 +58,8 @@ class TrainNerfConfig(JsonConfig):
     nor the final evaluation). A resumed run continues the count."""
     output: Optional[Path] = None
     """Run folder (default outputs/<scene>/<field>/<time>). With --resume: the run to continue (default: the latest)."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
     resume: bool = False
     """Continue from <output>/checkpoints/latest.safetensors."""
-    seed: int = 0
     downscale: Optional[int] = None
     """Integer image downscale factor for training and validation (default: on a CPU, the smallest factor that brings
     an image to at most 1.6 megapixels, so 1 for NeRF-synthetic and 2 for 1920x1080 photos; on a GPU 1; raised
@@ -35,8 +68,6 @@ class TrainNerfConfig(JsonConfig):
     """Decode the images once into a cache file in this folder and memory-map them from there (for captures larger
     than memory)."""
 
-    lr: Optional[float] = None
-    """Adam learning rate (default: the field type's own, 1e-2 for hash)."""
     weight_decay: float = 1e-6
     warmup_steps: int = 100
     target_samples: Optional[int] = None
@@ -58,25 +89,12 @@ class TrainNerfConfig(JsonConfig):
     random_background: bool = True
     """Train on a random background colour per ray (evaluation always uses white)."""
 
-    log_every: int = 50
-    val_every: Optional[int] = None
-    """Validate every N steps (default: every 2000 steps, or every 120 s under a time budget)."""
-    val_views: int = 3
-    """Number of val views for the periodic validation PSNR."""
-    val_pixels: int = 4096
-    """Pixels per view the periodic validation renders (a fixed random subset), so it stays cheap at any size."""
     save_every: int = 2000
     """Write a checkpoint every N steps."""
-    save_interval: float = 180.0
-    """Also write one every this many seconds, the most a hard kill (SIGKILL, power loss) can lose (0: off)."""
-    eval_every: int = 10
-    """Final evaluation renders every K-th view of the val split (0 disables it)."""
     eval_downscale: Optional[int] = None
     """Final evaluation renders the val views this many times smaller again than --downscale (default: 1 for
     NeRF-synthetic scenes, evaluated at full size as published; for captures on a CPU the smallest factor that brings
     a view to at most 0.5 megapixels; on a GPU 1)."""
-    progress: bool = True
-    """Show a progress bar."""
 
     viewer: bool = False
     """Serve a live browser viewer of the field while it trains (apps/train_nerf.py prints its URL)."""
@@ -86,84 +104,40 @@ class TrainNerfConfig(JsonConfig):
     viewer_wait: bool = True
     """Keep the viewer open after training until Ctrl+C."""
 
-    field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
-    """Overrides of the field's hyperparameters as name value pairs, e.g. --field-options log2_hashmap_size 17."""
-    init: Literal["default", "fresh"] = "default"
-    """How the field's embedding hyperparameter is set: the type's default, or FreSh (before training, the value
-    whose untrained output spectrum best matches the signal's; siren: first_omega, ffn: sigma, finer: bias_scale,
-    hash: finest_resolution with a high-value table init)."""
-    fresh_candidates: Optional[list[float]] = None
-    """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
-    fresh_seeds: int = 4
-    """Untrained fields per candidate whose distances FreSh averages."""
-    fresh_crop: Optional[int] = None
-    """Spectrum bins FreSh compares (default: the family's, FreSh's README values; halved for radiance fields).
-    FreSh set them for 512-1024 px signals; see BENCHMARKS.md for smaller ones."""
+    fresh_seeds: int = 4  # fewer untrained fields than for images and SDFs: each one renders the views
     fresh_views: int = 4
     """Training views FreSh compares against renders of the untrained field."""
     fresh_side: int = 64
     """Side (pixels) of those views and renders."""
 
-    cam: bool = False
-    """Coordinate-aware modulation (CAM) of the hidden layers by the view direction in the colour head (any field type)."""
-    cam_resolution: Optional[tuple[int, ...]] = None
-    """CAM grid resolution (default 10 3: azimuth x elevation)."""
-    quantize: bool = False
-    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
     cam_trunk_resolution: Optional[int] = None
     """Also modulate the trunk of mlp/ffn/siren/finer fields by xyz through additive tri-planes of this resolution."""
 
     def check(self) -> None:
         """Raises ValueError naming the first option out of range."""
         explicit = [n for n in ("render_step_size", "grid_levels", "grid_resolution") if getattr(self, n) != "auto"]
-        check_positive(self, ["max_steps", "max_time", "downscale", "lr", "target_samples", *explicit, "log_every",
-                              "val_every", "val_pixels", "save_every", "eval_downscale", "fresh_seeds",
-                              "fresh_views", "fresh_side", "cam_trunk_resolution"])
-        check_non_negative(self, ["weight_decay", "warmup_steps", "val_views", "eval_every", "save_interval",
-                                  "appearance_dim", *(["cone_angle"] if self.cone_angle != "auto" else [])])
+        super().check()
+        self.check_validation()
+        check_positive(self, ["max_steps", "max_time", "downscale", "target_samples", *explicit, "save_every",
+                              "eval_downscale", "fresh_views", "fresh_side", "cam_trunk_resolution"])
+        check_non_negative(self, ["weight_decay", "warmup_steps", "appearance_dim",
+                                  *(["cone_angle"] if self.cone_angle != "auto" else [])])
 
 
 @dataclass(kw_only=True)
-class FitConfig(JsonConfig):
+class FitConfig(FieldOptions):
     """Options the image and SDF trainers share (each adds its signal's own)."""
 
-    field: str = "hash"
-    """Field type (any of fields.models.field_types())."""
     max_steps: Optional[int] = None
     """Step budget (default 2000)."""
     max_time: Optional[float] = None
     """Wall-clock budget in seconds for the training loop (not loading the signal nor the evaluation)."""
     output: Optional[Path] = None
     """Run folder (default outputs/images|sdf/<image or mesh name>/<field>/<time>)."""
-    lr: Optional[float] = None
-    """Adam learning rate (default: the field type's own)."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    seed: int = 0
-    progress: bool = True
-    field_options: dict[str, Union[int, float]] = dataclass_field(default_factory=dict)
-    """Overrides of the field's hyperparameters as name value pairs, e.g. --field-options hidden_dim 128."""
-    init: Literal["default", "fresh"] = "default"
-    """How the field's embedding hyperparameter is set: the type's default, or FreSh (before training, the value
-    whose untrained output spectrum best matches the signal's; siren: first_omega, ffn: sigma, finer: bias_scale,
-    hash: finest_resolution with a high-value table init)."""
-    fresh_candidates: Optional[list[float]] = None
-    """FreSh candidate values (default: the family's grid in fields.init.FAMILIES)."""
-    fresh_seeds: int = 5
-    """Untrained fields per candidate whose distances FreSh averages."""
-    fresh_crop: Optional[int] = None
-    """Spectrum bins FreSh compares (default: the family's, FreSh's README values: 64 for siren, 128 otherwise).
-    FreSh set them for 512-1024 px signals; see BENCHMARKS.md for smaller ones."""
-    cam: bool = False
-    """Coordinate-aware modulation (CAM) of the hidden layers (mlp, ffn, siren, finer): by the pixel for images, by
-    the point through additive xy/xz/yz planes for SDFs."""
-    cam_resolution: Optional[tuple[int, ...]] = None
-    """CAM grid resolution (default: 32 32 for images, 16 for SDFs)."""
-    quantize: bool = False
-    """Train weights and CAM grids with 8-bit min-max quantisation (straight-through); size_mb counts 1 byte each."""
 
     def check(self) -> None:
-        """Raises ValueError naming the first option out of range."""
-        check_positive(self, ["max_steps", "max_time", "lr", "fresh_seeds"])
+        super().check()
+        check_positive(self, ["max_steps", "max_time"])
 
 
 @dataclass

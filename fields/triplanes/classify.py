@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from fields.run.options import check_non_negative, check_positive
+from fields.threads import torch_threads
 from fields.triplanes.dataset import TriplaneCollection
 from fields.triplanes.models import ChannelTransformer, PointNet, crop, normalize_channels
 
@@ -74,12 +75,8 @@ def _fit(model: nn.Module, inputs: Callable[[torch.Tensor, bool], torch.Tensor],
 def classify(collection: TriplaneCollection, settings: ClassifySettings = ClassifySettings()) -> dict:
     """Trains both classifiers on the same split; returns their test accuracy and confusion matrices (rows: true
     class, columns: predicted) and the split."""
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         return _classify(collection, settings)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _classify(collection: TriplaneCollection, settings: ClassifySettings) -> dict:

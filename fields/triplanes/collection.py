@@ -9,25 +9,11 @@ from typing import Optional
 
 from tqdm import tqdm
 
-from fields.jobs import check_ray_address, run_jobs
+from fields.jobs import check_ray_address, check_settings, run_jobs
 from fields.triplanes.fitting import FitSettings, fit_shape
 from fields.triplanes.store import ShapeJob, collection_summary, find_meshes, is_done, write_failure, write_result
 
 SETTINGS_FILE = "fit_settings.json"
-
-
-def _check_settings(output: Path, settings: FitSettings) -> None:
-    """A collection is fitted with one set of settings: a rerun with others would mix incomparable tri-planes."""
-    path = output / SETTINGS_FILE
-    if path.exists():
-        stored = json.loads(path.read_text())
-        if stored != asdict(settings):
-            changed = sorted(k for k in stored if stored[k] != asdict(settings).get(k))
-            raise ValueError(f"{output} was fitted with other settings ({', '.join(changed)} differ); use a new "
-                             f"--output or the same settings to resume")
-    else:
-        output.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(settings), indent=1))
 
 
 def fit_job(job: ShapeJob, settings: FitSettings) -> dict:
@@ -48,7 +34,7 @@ def fit_collection(meshes: str | Path, output: str | Path, settings: FitSettings
     jobs = find_meshes(meshes)
     if ray or ray_address:
         check_ray_address(ray_address)  # a wrong address fails before anything is written
-    _check_settings(output, settings)
+    check_settings(output, asdict(settings), SETTINGS_FILE)
     todo = [job for job in jobs if not is_done(output, job, retry_failed)]
     print(f"{len(jobs)} shapes in {meshes}; {len(jobs) - len(todo)} already done, fitting {len(todo)} "
           f"{'on Ray' if ray or ray_address else f'with {workers} worker(s)'}")

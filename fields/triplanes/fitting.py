@@ -18,6 +18,7 @@ from fields.models import make_field
 from fields.geometry_metrics import evaluate_sdf
 from fields.run import Budget, Cadence, check_non_negative, check_positive, make_optimizer, train_loop
 from fields.run.fit import LossFit
+from fields.threads import torch_threads
 
 
 @dataclass(frozen=True)
@@ -77,18 +78,10 @@ def shape_seed(relative_path: str) -> int:
     return zlib.crc32(relative_path.replace("\\", "/").encode()) & 0x7FFFFFFF
 
 
+@torch_threads(1)  # one shape per core; also makes every backend compute bit-identical results
 def fit_shape(mesh_path: str, relative_path: str, settings: FitSettings) -> dict:
     """Fits one shape on one CPU thread. Returns {"planes" [3, C, R, R], "points" [P, 3], "decoder" (state dict),
     "metrics"}; raises MeshLoadError for a bad mesh and FitError for a diverged fit."""
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one shape per core; also makes every backend compute bit-identical results
-    try:
-        return _fit(mesh_path, relative_path, settings)
-    finally:
-        torch.set_num_threads(previous_threads)
-
-
-def _fit(mesh_path: str, relative_path: str, settings: FitSettings) -> dict:
     start = time.perf_counter()
     seed = shape_seed(relative_path)
     mesh, _ = normalize_mesh(load_mesh(mesh_path))

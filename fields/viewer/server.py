@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fields.export.camera_path import CameraPath, save_camera_path
+from fields.datasets import composite_background
+from fields.export.camera_path import CameraPath, look_at, save_camera_path
 from fields.render.camera import PinholeCamera
 from fields.viewer.cameras import BrowserView, c2w_from_viser, view_of, viser_from_c2w
 from fields.viewer.gui import Gui
@@ -128,9 +129,7 @@ class Viewer:
         """(OpenGL c2w, vertical fov in degrees): a training camera, else a view of the box."""
         if self.cameras is not None:
             index = self.OPENING_CAMERA
-            fy, height = float(self.cameras.intrinsics[index, 1]), self.cameras.height
-            return (self.cameras.c2w[index].numpy().astype(np.float64),
-                    math.degrees(2 * math.atan(0.5 * height / fy)))
+            return self.cameras.c2w[index].numpy().astype(np.float64), math.degrees(self._training_fov(index))
         if self.field.signal == "image":
             eye, up = np.array([0.0, 0.0, 2.6]), np.array([0.0, 1.0, 0.0])
             center = np.zeros(3)
@@ -140,13 +139,11 @@ class Viewer:
             eye, up = center + extent * np.array([0.55, -0.75, 0.45]), np.array([0.0, 0.0, 1.0])
             if self.field.signal == "sdf":
                 eye, up = center + extent * np.array([0.55, 0.45, 0.75]), np.array([0.0, 1.0, 0.0])
-        back = (eye - center) / np.linalg.norm(eye - center)  # OpenGL cameras look down -Z
-        right = np.cross(up, back)
-        right /= np.linalg.norm(right)
-        c2w = np.eye(4)
-        c2w[:3, :3] = np.stack([right, np.cross(back, right), back], axis=1)
-        c2w[:3, 3] = eye
-        return c2w, 40.0
+        return look_at(eye, center, up), 40.0
+
+    def _training_fov(self, index: int) -> float:
+        """Vertical field of view of a training camera, in radians."""
+        return 2 * math.atan(0.5 * self.cameras.height / float(self.cameras.intrinsics[index, 1]))
 
     def _warm_up(self) -> None:
         """Measures the speed of each render path (a radiance field's preview is baked here, once for a
@@ -218,8 +215,7 @@ class Viewer:
         others = np.delete(np.arange(cams.num_images), self.OPENING_CAMERA)
         count = min(len(others), self.max_frustums)
         indices = others[np.unique(np.linspace(0, len(others) - 1, count).round().astype(int))] if count else []
-        fy = float(cams.intrinsics[0, 1])
-        fov = 2 * math.atan(0.5 * cams.height / fy)
+        fov = self._training_fov(0)
         scale = FRUSTUM_SCALE * self.scene_scale()
         handles = []
         for index in indices:
@@ -240,17 +236,13 @@ class Viewer:
             if not show:
                 handle.image = None
                 continue
-            rgba = self.cameras.images[index, ::stride, ::stride].float() / 255.0
-            on_white = (rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])) * 255.0
-            handle.image = on_white.round().byte().numpy()
+            on_white = composite_background(self.cameras.images[index, ::stride, ::stride].float() / 255.0, 1.0)
+            handle.image = (on_white * 255.0).round().byte().numpy()
 
     def jump_to_training_camera(self, client, index: int) -> None:
         wxyz, position = viser_from_c2w(self.cameras.c2w[index].numpy())
-        fy = float(self.cameras.intrinsics[index, 1])
         with client.atomic():
-            client.camera.wxyz = wxyz
-            client.camera.position = position
-            client.camera.fov = 2 * math.atan(0.5 * self.cameras.height / fy)
+            client.camera.wxyz, client.camera.position, client.camera.fov = wxyz, position, self._training_fov(index)
 
     # ------------------------------------------------------------ browsers
     async def _connect(self, client) -> None:
@@ -258,11 +250,8 @@ class Viewer:
             return  # the image is a textured plane in the scene: nothing to render per camera
         # The browser first reports a camera of its own and moves to the initial one a moment later: placed at the
         # opening view now, its first frame (full resolution) is of the view it is about to show.
-        position, look_at, fov = self.opening_view
         with client.atomic():
-            client.camera.position = position
-            client.camera.look_at = look_at
-            client.camera.fov = fov
+            client.camera.position, client.camera.look_at, client.camera.fov = self.opening_view
         training = self.training
         view = BrowserView(view_of(client.camera), SETTLE_SECONDS)
         loop = ClientRenderLoop(

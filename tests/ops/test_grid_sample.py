@@ -1,29 +1,20 @@
 import pytest
 import torch
 
-from fields.ops.grid_sample import (
-    REDUCE_MODES,
-    grid_sample_2d,
-    grid_sample_2d_reference,
-    grid_sample_3d,
-    grid_sample_3d_reference,
-    triplane_sample,
-    triplane_sample_reference,
-)
+from fields.ops import grid_sample
+from fields.ops.grid_sample import REDUCE_MODES, grid_sample_2d, grid_sample_3d, triplane_sample
 
 # (native, reference, grid shape without batch, coordinate dims). Sizes differ per axis so a swapped axis shows.
+def twins(name, *args):
+    """The native op ``name`` and its ``*_reference``, each called as ``op(grid, coords, align_corners, *args)``."""
+    native, reference = getattr(grid_sample, name), getattr(grid_sample, name + "_reference")
+    return lambda g, c, a: native(g, c, a, *args), lambda g, c, a: reference(g, c, a, *args)
+
+
 OPS = {
-    "2d": (grid_sample_2d, grid_sample_2d_reference, (5, 6, 9), 2),
-    "3d": (grid_sample_3d, grid_sample_3d_reference, (4, 5, 6, 7), 3),
-    **{
-        f"triplane-{reduce}": (
-            lambda g, c, a, r=reduce: triplane_sample(g, c, a, r),
-            lambda g, c, a, r=reduce: triplane_sample_reference(g, c, a, r),
-            (3, 4, 6, 9),
-            3,
-        )
-        for reduce in REDUCE_MODES
-    },
+    "2d": (*twins("grid_sample_2d"), (5, 6, 9), 2),
+    "3d": (*twins("grid_sample_3d"), (4, 5, 6, 7), 3),
+    **{f"triplane-{reduce}": (*twins("triplane_sample", reduce), (3, 4, 6, 9), 3) for reduce in REDUCE_MODES},
 }
 
 

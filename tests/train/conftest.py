@@ -16,3 +16,20 @@ def small_config(procedural_scene, tmp_path):
         return TrainNerfConfig(**options)
 
     return make
+
+
+def interrupted_run(trainer, method: str, calls: int) -> KeyboardInterrupt:
+    """Runs ``trainer`` with its ``method`` raising KeyboardInterrupt once it has been called ``calls`` times, as
+    Ctrl+C would; returns the interruption (its note says what was saved)."""
+    original, made = getattr(trainer, method), []
+
+    def interrupting():
+        if len(made) == calls:
+            raise KeyboardInterrupt
+        made.append(1)
+        return original()
+
+    setattr(trainer, method, interrupting)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        trainer.run()
+    return stopped.value

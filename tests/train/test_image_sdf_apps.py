@@ -13,6 +13,7 @@ from fields.datasets.mesh_sdf import MeshLoadError, load_mesh, normalize_mesh, s
 from fields.run.checkpoint import load_field
 from fields.train.config import TrainImageConfig, TrainSdfConfig
 from fields.run import exit_code
+from tests.train.conftest import interrupted_run
 
 TINY_HASH = {"n_levels": 4, "log2_hashmap_size": 12, "finest_resolution": 64}
 
@@ -96,18 +97,7 @@ def test_ctrl_c_ends_image_training_and_keeps_the_field(gradient_image, tmp_path
 
     trainer = ImageTrainer(TrainImageConfig(image=gradient_image, max_steps=100, output=tmp_path / "run",
                                             progress=False, device="cpu", field_options=TINY_HASH))
-    loss, calls = trainer.loss, []
-
-    def interrupted_loss():
-        calls.append(1)
-        if len(calls) > 3:
-            raise KeyboardInterrupt
-        return loss()
-
-    trainer.loss = interrupted_loss
-    with pytest.raises(KeyboardInterrupt) as stopped:
-        trainer.run()
-    assert "checkpoint written at step 3" in stopped.value.note
+    assert "checkpoint written at step 3" in interrupted_run(trainer, "loss", 3).note
     _, _, meta = load_field(tmp_path / "run" / "checkpoints" / "latest.safetensors")
     assert meta["step"] == 3
 

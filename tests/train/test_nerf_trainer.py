@@ -10,6 +10,7 @@ import torch
 
 from fields.run.checkpoint import load_field
 from fields.train.nerf_trainer import NerfTrainer, ResumeError
+from tests.train.conftest import interrupted_run
 
 
 @pytest.mark.slow
@@ -93,17 +94,7 @@ def test_non_finite_loss_skips_the_step_and_warns(small_config):
 
 def test_ctrl_c_writes_a_checkpoint_then_stops(small_config):
     trainer = NerfTrainer(small_config(max_steps=100))
-    step = trainer.train_step
-
-    def interrupted():
-        if trainer.step == 7:
-            raise KeyboardInterrupt
-        return step()
-
-    trainer.train_step = interrupted
-    with pytest.raises(KeyboardInterrupt) as stopped:
-        trainer.run()
-    assert "checkpoint written at step 7" in stopped.value.note
+    assert "checkpoint written at step 7" in interrupted_run(trainer, "train_step", 7).note
     _, _, meta = load_field(trainer.output)
     assert meta["step"] == 7 and not (trainer.output / "eval_val.json").exists()
 

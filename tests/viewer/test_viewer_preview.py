@@ -13,21 +13,18 @@ from fields.viewer.preview_bake import bake_radiance, training_view_directions
 from fields.viewer.render_loop import ClientRenderLoop, ResolutionControl
 from fields.viewer.renderers import RadianceRenderer
 
-from viewer_helpers import ViserProtocolClient, wait_for
+from viewer_helpers import AnalyticRadianceField, ViserProtocolClient, wait_for
 
 CLOUD_RADIUS = 0.8
 
 
-class CloudField(torch.nn.Module):
-    """An analytic radiance field: a soft ball (density falling smoothly to 0 at CLOUD_RADIUS) whose colour
-    varies differently along x, y and z (a bake with its axes mixed up would show it). The colour is
-    view-independent, so a bake's only errors are interpolation and the coarser ray step."""
-    signal = "radiance"
-    field_type = "analytic"
+class CloudField(AnalyticRadianceField):
+    """A soft ball (density falling smoothly to 0 at CLOUD_RADIUS) whose colour varies differently along x, y and z
+    (a bake with its axes mixed up would show it). The colour is view-independent, so a bake's only errors are
+    interpolation and the coarser ray step."""
 
     def __init__(self):
-        super().__init__()
-        self.register_buffer("aabb", torch.tensor([-1.0] * 3 + [1.0] * 3))
+        super().__init__(1.0)
         self.points_evaluated = []  # world points given to density() (the bake's cost)
         self.color_calls = 0  # calls of color(): the bake's are in prepare(), so in render() it is the field itself
 
@@ -40,16 +37,6 @@ class CloudField(torch.nn.Module):
         self.color_calls += 1
         return torch.stack([0.5 + 0.4 * torch.sin(3.0 * h[:, 0]), 0.5 + 0.4 * torch.cos(2.0 * h[:, 1]),
                             0.5 + 0.4 * h[:, 2]], dim=-1)
-
-    def forward(self, x, d):
-        sigma, h = self.density(x)
-        return sigma, self.color(h, d)
-
-    def num_parameters(self) -> int:
-        return 0
-
-    def size_mb(self) -> float:
-        return 0.0
 
 
 def cloud_grid(field) -> OccupancyGrid:

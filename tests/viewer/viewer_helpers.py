@@ -10,16 +10,33 @@ SPHERE_RADIUS = 0.6
 SPHERE_RGB = (0.9, 0.1, 0.1)
 
 
-class RedSphereField(torch.nn.Module):
-    """An analytic radiance field with the field contract: an opaque red sphere at the origin. Its picture is
-    known exactly, and it costs nothing to "train", so viewer tests run in seconds."""
+class AnalyticRadianceField(torch.nn.Module):
+    """The field contract around an analytic ``density`` and ``color``: inside a cube of ``half_size``, nothing to
+    "train", so viewer tests run in seconds."""
     signal = "radiance"
     field_type = "analytic"
     config: dict = {}
 
-    def __init__(self, half_size: float = 1.5):
+    def __init__(self, half_size: float):
         super().__init__()
         self.register_buffer("aabb", torch.tensor([-half_size] * 3 + [half_size] * 3))
+
+    def forward(self, x, d):
+        sigma, h = self.density(x)
+        return sigma, self.color(h, d)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def size_mb(self) -> float:
+        return 4 * self.num_parameters() / 1e6
+
+
+class RedSphereField(AnalyticRadianceField):
+    """An opaque red sphere at the origin: its picture is known exactly."""
+
+    def __init__(self, half_size: float = 1.5):
+        super().__init__(half_size)
         self.scale = torch.nn.Parameter(torch.ones(()))  # something for training-like code to hold
 
     def density(self, x):
@@ -28,16 +45,6 @@ class RedSphereField(torch.nn.Module):
 
     def color(self, h, d):
         return torch.tensor(SPHERE_RGB, device=h.device).expand(h.shape[0], 3)
-
-    def forward(self, x, d):
-        sigma, h = self.density(x)
-        return sigma, self.color(h, d)
-
-    def num_parameters(self) -> int:
-        return 1
-
-    def size_mb(self) -> float:
-        return 4e-6
 
 
 class SphereSdf(torch.nn.Module):

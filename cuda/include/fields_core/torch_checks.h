@@ -1,8 +1,13 @@
 // Argument checks for the torch-facing glue (cuda/cpu/*.cpp). Every failure raises a Python ValueError or TypeError
-// that names the op, the argument and what was expected, so bad input never reaches a kernel.
+// that names the op, the argument and what was expected, so bad input never reaches a kernel. The glue's CUDA
+// branches (built with WITH_CUDA) also get the current stream from here.
 #pragma once
 
 #include <ATen/ATen.h>
+
+#ifdef WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
 
 #include <cstdio>
 #include <initializer_list>

@@ -23,6 +23,10 @@ CAM_RESOLUTION = {1: 5, 2: 32, 3: 16}  # per modulation-coordinate dimension: CA
 class CoordinateMLP(Backbone):
     cam_norm = "layer"  # CAM's normalisation for ReLU networks (sine networks override it)
 
+    @classmethod
+    def default_lr(cls, signal: str) -> float:
+        return 5e-4 if signal == "radiance" else 3e-3  # the ReLU networks' (sine networks override it)
+
     def __init__(self, in_dim: int, out_dim: int, embed_dim: int, hidden_dim: int, n_layers: int, **options):
         """``options`` are the subclass's hyperparameters (stored in the config); ``skips`` among them lists the
         layers whose input is concatenated with the embedding again. ``cam`` and ``quantize_bits`` are left out of
@@ -89,10 +93,6 @@ class PositionalMLP(CoordinateMLP):
         self.encoding = PositionalEncoding(n_frequencies)
 
     @classmethod
-    def default_lr(cls, signal: str) -> float:
-        return 5e-4 if signal == "radiance" else 3e-3
-
-    @classmethod
     def defaults(cls, signal: str) -> dict:
         if signal == "radiance":  # a CPU-sized NeRF trunk; the vanilla 8 x 256 is --field-options
             return dict(n_frequencies=10, hidden_dim=128, n_layers=6, skips=[3])
@@ -113,10 +113,6 @@ class FourierFeatureMLP(CoordinateMLP):
         super().__init__(in_dim, out_dim, 2 * n_frequencies, hidden_dim, n_layers, sigma=sigma,
                          n_frequencies=n_frequencies, skips=list(skips), cam=cam, quantize_bits=quantize_bits)
         self.register_buffer("basis", torch.randn(in_dim, n_frequencies) * sigma)
-
-    @classmethod
-    def default_lr(cls, signal: str) -> float:
-        return 5e-4 if signal == "radiance" else 3e-3
 
     @classmethod
     def defaults(cls, signal: str) -> dict:

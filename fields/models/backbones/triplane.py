@@ -59,10 +59,6 @@ class TriplaneBackbone(Backbone):
             return dict(resolution=256, plane_channels=16, hidden_dim=64, n_layers=2)
         return dict(resolution=128, plane_channels=16, hidden_dim=64, n_layers=2)
 
-    @classmethod
-    def default_lr(cls, signal: str) -> float:
-        return 1e-2
-
     def param_groups(self, lr: float) -> list[dict]:
         """The planes at ``plane_lr_scale`` times the decoder's rate."""
         return [{"params": [self.planes], "lr": lr * self.plane_lr_scale},
