@@ -32,7 +32,7 @@ def fixed_batch_loss(distiller: Distiller, stage: int) -> float:
     with torch.no_grad():
         student = render_at(distiller.student, shared, background)
         teacher = render_at(distiller.teacher, shared, background)
-        return float(distillation_loss(stage, 0, student, teacher, distiller.weights)[0])
+        return float(distillation_loss(stage, 0, student, teacher, distiller.config)[0])
 
 
 @pytest.mark.slow
