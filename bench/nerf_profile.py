@@ -31,15 +31,36 @@ NO_KERNEL_OPS = {"empty", "empty_strided", "empty_like", "lift_fresh", "_local_s
 
 
 class DispatchedOps(TorchDispatchMode):
-    """Counts the tensor operations dispatched while active, views and bare allocations excluded."""
+    """Counts the tensor operations dispatched while active, views and bare allocations excluded: the aten ops (also
+    those the native ops call internally), through this dispatch mode, and every call of a native core op
+    (torch.ops.fields.*, forward and backward), from the profiler's record of them (most are registered for every
+    backend at once, which runs them before a dispatch mode could see them)."""
 
     def __init__(self):
         super().__init__()
-        self.count = 0
+        self.aten = 0
+        self.native = 0
+        self._profile = profile(activities=[ProfilerActivity.CPU])
+
+    @property
+    def count(self) -> int:
+        return self.aten + self.native
+
+    def __enter__(self):
+        self._profile.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        self._profile.__exit__(*exc)
+        # An op this mode sees is recorded again when the mode calls it: count the outer record only.
+        self.native = sum(1 for e in self._profile.events() if e.name.startswith("fields::")
+                          and (e.cpu_parent is None or e.cpu_parent.name != "PythonDispatchMode"))
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if not func.is_view and func.overloadpacket.__name__ not in NO_KERNEL_OPS:
-            self.count += 1
+        if (not func.is_view and func.overloadpacket.__name__ not in NO_KERNEL_OPS
+                and func.namespace != "fields"):
+            self.aten += 1
         return func(*args, **(kwargs or {}))
 
 
