@@ -17,16 +17,12 @@ Two kinds of scene (docs/methods.md, "Scene-dependent render settings"):
 
 **The scene's length scale.** Density is per unit of length, so the same object drawn k times smaller needs k times
 the density to be as opaque, and the field's starting density (``density_bias``) and the step are only right at the
-scale they were chosen for: NeRF-synthetic's, where the object of interest fills a box of side 3
-(``REFERENCE_SIDE``). The object of interest fills the grid's finest level, so a scene whose finest level has side
-``s`` gets the step scaled by ``s / 3`` and the density bias raised by ``ln(3 / s)``: training then behaves the same
-in any world scale. (Without it, lego's own images with their true poses written as an instant-ngp capture, whose
-unit cube makes the object 2.4 times smaller, reached a training PSNR of 16.1 dB after 300 steps instead of 20.4.)
-
-The field's box is at least the capture's ``aabb_scale``, and is enlarged (never shrunk) until it holds the cameras
-with their own distance to the centre again behind them and most structure-from-motion points. A box that ends
-just behind the cameras leaves the background seen by the cameras looking outwards nowhere to go but right in front
-of them, where the other cameras see it as floaters.
+scale they were chosen for: NeRF-synthetic's box of side 3 (``REFERENCE_SIDE``). A field's box of side ``s`` gets
+the density bias raised by ``ln(3 / s)``, so that the fog the untrained field fills its box with is as thick across
+the box as on NeRF-synthetic; a bounded scene's step is scaled by ``s / 3``. Measured (docs/methods.md): lego's own
+images and true poses written as an instant-ngp capture (the object in the unit cube, 2.4 times smaller) reached a
+training PSNR of 16.1 dB after 300 steps with the bias of -1, 20.4 dB with ``-1 + ln 3``; on an unbounded capture
+(box side 16) the bias from the box beat both -1 and the bias from the unit cube.
 """
 from __future__ import annotations
 
@@ -58,7 +54,7 @@ class RenderSettings:
     grid_resolution: int  # cells per axis of each level
     render_step_size: float
     cone_angle: float
-    density_bias: float  # the field's starting raw density, for the scene's length scale
+    density_bias: float  # the field's starting raw density, for the size of its box
     reason: str  # one line: which rule chose these and from what
 
     def to_json(self) -> dict:
@@ -95,13 +91,12 @@ def choose_render_settings(scene: SceneData, points: np.ndarray | None = None) -
         why += f", {100 * POINT_QUANTILE:.0f} % of {len(points)} SfM points need {point_side:.2f}"
     why += f" -> box side {outer:g}, {levels} levels of {resolution}^3, cone angle 1/256"
     return RenderSettings(tuple(float(v) for v in outer_box), tuple(float(v) for v in unit), levels, resolution,
-                          math.sqrt(3.0) / STEPS_ACROSS_UNIT_DIAGONAL, UNBOUNDED_CONE_ANGLE, density_bias_for(1.0), why)
+                          math.sqrt(3.0) / STEPS_ACROSS_UNIT_DIAGONAL, UNBOUNDED_CONE_ANGLE, density_bias_for(outer), why)
 
 
-def density_bias_for(object_side: float) -> float:
-    """The radiance field's density bias for a scene whose object of interest fills a box of side ``object_side``
-    (see "The scene's length scale" above)."""
-    return DENSITY_BIAS + math.log(REFERENCE_SIDE / object_side)
+def density_bias_for(box_side: float) -> float:
+    """The radiance field's density bias for a field's box of side ``box_side`` (see "The scene's length scale")."""
+    return DENSITY_BIAS + math.log(REFERENCE_SIDE / box_side)
 
 
 def read_sfm_points(scene_dir: str | Path, source_to_world=None) -> np.ndarray | None:
@@ -131,7 +126,9 @@ def settings_for_run(scene: SceneData, scene_dir: str | Path, render_step_size="
     explicit = []
     if grid_levels != "auto":
         box = tuple(float(v) for v in scene.aabb)
-        chosen = replace(chosen, scene_aabb=box, grid_aabb=box, grid_levels=int(grid_levels))
+        side = max(high - low for low, high in zip(box[:3], box[3:]))
+        chosen = replace(chosen, scene_aabb=box, grid_aabb=box, grid_levels=int(grid_levels),
+                         density_bias=density_bias_for(side))
         explicit.append(f"grid levels {int(grid_levels)} over the scene's box")
     if grid_resolution != "auto":
         chosen = replace(chosen, grid_resolution=int(grid_resolution))

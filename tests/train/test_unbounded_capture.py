@@ -22,7 +22,7 @@ def test_training_an_unbounded_capture_with_automatic_settings(small_config, unb
     assert meta["render"]["cone_angle"] == 1 / 256 and "unbounded" in meta["render_settings"]["reason"]
     assert grid.levels == 5 and grid.aabb.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
     assert field.aabb.tolist() == [-7.5, -7.5, -7.5, 8.5, 8.5, 8.5]
-    assert field.density_bias == pytest.approx(-1.0 + math.log(3.0))  # the object of interest in the unit cube
+    assert field.density_bias == pytest.approx(-1.0 + math.log(3.0 / 16.0))  # the box of side 16
 
 
 def test_appearance_codes_train_per_image_and_held_out_views_use_the_mean(small_config, unbounded_capture):
