@@ -147,6 +147,10 @@ def map_images(database: Path, images_dir: Path, output_dir: Path, mapper: str, 
     output_dir.mkdir(parents=True, exist_ok=True)
     incremental, glomap = pycolmap.IncrementalPipelineOptions(), pycolmap.GlobalPipelineOptions()
     incremental.min_model_size = glomap.min_model_size = MIN_MODEL_SIZE  # keep small models: we report them
+    # The lens distortion is estimated once every image is in (refine_lens): estimated while the model grows from its
+    # first two images, it drifted on lego's renders and the mapper then failed to register most images (68 of 200,
+    # or 15 in another run, against 200 of 200 with it held until the end).
+    incremental.ba_refine_extra_params = False
     with stage_bar("mapping", n_images if mapper == "incremental" else None, "img") as bar:
         if mapper == "incremental":
             models = run_interruptible(lambda token: pycolmap.incremental_mapping(
@@ -156,7 +160,21 @@ def map_images(database: Path, images_dir: Path, output_dir: Path, mapper: str, 
         else:  # GLOMAP takes no cancellation token: Ctrl+C stops the process (see apps/process_data.py)
             models = run_interruptible(
                 lambda token: pycolmap.global_mapping(database, images_dir, output_dir, options=glomap))
-    return sorted(models.values(), key=lambda model: model.num_reg_images(), reverse=True)
+    models = sorted(models.values(), key=lambda model: model.num_reg_images(), reverse=True)
+    if mapper == "incremental" and models:
+        refine_lens(models[0])
+    return models
+
+
+def refine_lens(model: pycolmap.Reconstruction) -> None:
+    """Global bundle adjustment of ``model`` with the cameras' lens distortion free as well (focal length, poses and
+    points are refined too)."""
+    if not any(camera.extra_params_idxs() for camera in model.cameras.values()):
+        return  # PINHOLE: nothing more to estimate
+    options = pycolmap.BundleAdjustmentOptions()
+    options.refine_extra_params = True
+    with stage_bar("lens", None, "call"):
+        run_interruptible(lambda token: pycolmap.bundle_adjustment(model, options, cancellation_token=token))
 
 
 def _images_with_features(database: Path) -> tuple[set[str], int | None]:
