@@ -82,8 +82,9 @@ def main() -> None:
                          "val_psnr": round(metrics["psnr"], 2), "val_ssim": round(metrics["ssim"], 4),
                          "val_views": metrics["views"]})
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    budget = f"{args.steps} steps" if args.steps else f"{args.budget:.0f} s"
     title = (f"unbounded capture ({args.scene or f'procedural, {args.frames} frames of {args.size}px, aabb_scale 16'}"
-             f"), {f'{args.steps} steps' if args.steps else f'{args.budget:.0f} s'} each ({device}, turns taken step by step; wall "
+             f"), {budget} each ({device}, turns taken step by step; wall "
              f"{time.perf_counter() - wall_start:.0f} s); val PSNR on every val view, white background")
     columns = ["settings", "levels", "cells", "step", "cone", "box_side", "marched_per_ray", "kept_per_ray",
                "rays_per_step", "steps", "train_s", "occupied", "val_psnr", "val_ssim", "val_views"]

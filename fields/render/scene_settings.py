@@ -15,6 +15,11 @@ Two kinds of scene (docs/methods.md, "Scene-dependent render settings"):
   cascade has no more cells than one 128³ level: every cell is evaluated at each of the 16 warm-up updates of the
   grid, which on a CPU would otherwise cost the levels' count times more (5 levels: 72³ each).
 
+The field's box is at least the capture's ``aabb_scale``, and is enlarged (never shrunk) until it holds the cameras
+with their own distance to the centre again behind them and most structure-from-motion points. A box that ends
+just behind the cameras leaves the background seen by the cameras looking outwards nowhere to go but right in front
+of them, where the other cameras see it as floaters.
+
 **The scene's length scale.** Density is per unit of length, so the same object drawn k times smaller needs k times
 the density to be as opaque, and the field's starting density (``density_bias``) and the step are only right at the
 scale they were chosen for: NeRF-synthetic's box of side 3 (``REFERENCE_SIDE``). A field's box of side ``s`` gets
@@ -91,7 +96,8 @@ def choose_render_settings(scene: SceneData, points: np.ndarray | None = None) -
         why += f", {100 * POINT_QUANTILE:.0f} % of {len(points)} SfM points need {point_side:.2f}"
     why += f" -> box side {outer:g}, {levels} levels of {resolution}^3, cone angle 1/256"
     return RenderSettings(tuple(float(v) for v in outer_box), tuple(float(v) for v in unit), levels, resolution,
-                          math.sqrt(3.0) / STEPS_ACROSS_UNIT_DIAGONAL, UNBOUNDED_CONE_ANGLE, density_bias_for(outer), why)
+                          math.sqrt(3.0) / STEPS_ACROSS_UNIT_DIAGONAL, UNBOUNDED_CONE_ANGLE, density_bias_for(outer),
+                          why)
 
 
 def density_bias_for(box_side: float) -> float:
